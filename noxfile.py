@@ -1,0 +1,43 @@
+"""Test sessions. `nox` runs them all; `nox -s tests` is the full suite alone."""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "tests", "plug"]
+
+PLUGS = ["local", "fargate", "azure"]
+TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.2", "psutil>=5.9"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The full suite: sdt-core and every plug, from the uv workspace with all extras."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--all-extras",
+        "--group",
+        "test",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+@nox.parametrize("plug", PLUGS)
+def plug(session: nox.Session, plug: str) -> None:
+    """One plug alone: sdt-core and that plug installed (not editable) into a fresh env."""
+    session.install("--no-sources", ".", f"./plugins/sdt-{plug}", *TEST_TOOLS)
+    session.run("pytest", f"plugins/sdt-{plug}/tests", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and formatting of everything."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")

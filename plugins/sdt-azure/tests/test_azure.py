@@ -1,0 +1,104 @@
+"""The azure plug up to its backend boundary: settings, validation, AzureVMCluster's arguments.
+
+Azure's compute API has no local stand-in, so `dask_cloudprovider.azure.AzureVMCluster` is
+replaced by a recorder here: these tests check exactly what the plug hands it.
+"""
+
+from __future__ import annotations
+
+import dask_cloudprovider.azure
+import pytest
+from sdt_azure import AzureClient
+
+from sdt_core import SettingsError, get_plug, list_plugs
+from sdt_core.testing import RecordingBackend
+
+SECRET = "s3cr3t-value-never-shown"
+
+
+@pytest.fixture
+def backend(monkeypatch):
+    recorder = RecordingBackend(dask_cloudprovider.azure.AzureVMCluster)
+    monkeypatch.setattr(dask_cloudprovider.azure, "AzureVMCluster", recorder)
+    return recorder
+
+
+def make(plug):
+    from sdt_core.plugins import registry
+
+    return registry().make_cluster(plug.plug, plug.settings)
+
+
+def test_discovered_with_the_readme_defaults():
+    (azure,) = [p for p in list_plugs() if p.name == "azure"]
+    assert azure.status == "ok"
+    defaults = {s.name: s.default for s in azure.settings}
+    assert (defaults["workers"], defaults["threads"], defaults["memory"]) == (5, 2, 15.63)
+    assert defaults["public_ingress"] is False
+
+
+def test_the_readme_call_reaches_azure_vm_cluster(backend):
+    plug = AzureClient(
+        workers=3,
+        threads=2,
+        memory=16,
+        resource_group="rg",
+        vnet="vnet",
+        security_group="nsg",
+        docker_image="example.org/sdt:1",
+        location="westus2",
+        vm_size="Standard_D4s_v3",
+        public_ingress=True,
+        disk_size=30,
+        scheduler_vm_size="Standard_D2s_v3",
+    )
+    make(plug)
+    (call,) = backend.calls
+    assert call == {
+        "n_workers": 3,
+        "worker_options": {"nthreads": 2, "memory_limit": "16.00GiB"},
+        "resource_group": "rg",
+        "location": "westus2",
+        "vnet": "vnet",
+        "security_group": "nsg",
+        "vm_size": "Standard_D4s_v3",
+        "docker_image": "example.org/sdt:1",
+        "public_ingress": True,
+        "disk_size": 30,
+        "env_vars": {},
+        "scheduler_vm_size": "Standard_D2s_v3",
+    }
+
+
+def test_a_users_worker_options_are_merged_under_threads_and_memory(backend):
+    make(get_plug("azure", threads=4, memory=8, worker_options={"nthreads": 99, "death_timeout": 60}))
+    assert backend.calls[0]["worker_options"] == {
+        "nthreads": 4,
+        "memory_limit": "8.00GiB",
+        "death_timeout": 60,
+    }
+
+
+def test_public_ingress_is_off_unless_asked(backend):
+    make(get_plug("azure"))
+    assert backend.calls[0]["public_ingress"] is False
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"workers": 0}, "workers must be >= 1, got 0"),
+        ({"disk_size": 2048}, "disk_size must be <= 1023, got 2048"),
+        ({"public_ingress": "yes"}, "public_ingress must be True or False, got the string 'yes'"),
+        ({"vm_sise": "x"}, "has no setting 'vm_sise'; did you mean 'vm_size'?"),
+    ],
+)
+def test_bad_settings_give_one_line(backend, values, message):
+    with pytest.raises(SettingsError, match=message):
+        get_plug("azure", **values)
+    assert backend.calls == []
+
+
+def test_secrets_are_masked_in_the_repr():
+    plug = get_plug("azure", env_vars={"AZURE_CLIENT_SECRET": SECRET})
+    assert SECRET not in repr(plug)

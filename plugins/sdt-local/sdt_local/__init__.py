@@ -1,0 +1,102 @@
+"""Dask LocalCluster on this machine."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sdt_core import RegisteredPlug, Settings, SettingsError, hookimpl, setting
+
+if TYPE_CHECKING:
+    from distributed import LocalCluster
+
+log = logging.getLogger(__name__)
+
+
+class LocalSettings(Settings):
+    passthrough = ("distributed:LocalCluster", "distributed:Nanny")
+    reserved = {"n_workers": "workers", "threads_per_worker": "threads", "memory_limit": "memory"}
+
+    processes: bool = setting(True, "Run each worker in its own process (False: threads here).")
+    host: str = setting("127.0.0.1", "Address the scheduler listens on (with worker processes).")
+    dashboard_address: str = setting(
+        "127.0.0.1:8787", "Address of the dashboard and the scheduler's HTTP endpoints; port 0: any free one."
+    )
+
+    def check(self) -> None:
+        """Fit workers x threads into the cores: adjust a default, refuse an explicit request."""
+        from dask.system import CPU_COUNT
+
+        if self.workers * self.threads <= CPU_COUNT:
+            return
+        for name, other in (("threads", "workers"), ("workers", "threads")):
+            if name not in self.given:
+                fitted = max(1, CPU_COUNT // getattr(self, other))
+                if fitted * getattr(self, other) <= CPU_COUNT:
+                    log.info("local: %s=%d so that workers x threads fit %d cores", name, fitted, CPU_COUNT)
+                    setattr(self, name, fitted)
+                    return
+        raise SettingsError(
+            f"plug 'local': workers x threads = {self.workers} x {self.threads} exceeds the "
+            f"{CPU_COUNT} cores of this machine; lower workers or threads"
+        )
+
+
+@hookimpl
+def plug_settings() -> type[LocalSettings]:
+    return LocalSettings
+
+
+@hookimpl
+def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
+    """When the workers' memory adds up to more than this machine has, spill sooner.
+
+    Dask's thresholds are fractions of each worker's limit; scaling them by the share of
+    the limit that the machine can really give keeps spilling ahead of the machine's end.
+    """
+    if not isinstance(settings, LocalSettings):
+        return None
+    from distributed.system import MEMORY_LIMIT
+
+    total = settings.workers * settings.memory * 2**30
+    if total <= MEMORY_LIMIT:
+        return None
+    share = MEMORY_LIMIT / total
+    log.warning(
+        "local: %d workers x %.2f GiB exceeds this machine's %.1f GiB; "
+        "workers spill to disk from %.0f%% of their limit",
+        settings.workers,
+        settings.memory,
+        MEMORY_LIMIT / 2**30,
+        70 * share,
+    )
+    return {
+        "distributed.worker.memory.target": round(0.6 * share, 3),
+        "distributed.worker.memory.spill": round(0.7 * share, 3),
+        "distributed.worker.memory.pause": round(0.8 * share, 3),
+    }
+
+
+@hookimpl
+def make_cluster(settings: LocalSettings) -> LocalCluster:
+    from distributed import LocalCluster
+
+    in_process = not settings.processes and "protocol" not in settings.extra  # inproc:// has no host
+    return LocalCluster(
+        n_workers=settings.workers,
+        threads_per_worker=settings.threads,
+        memory_limit=int(settings.memory * 2**30),
+        processes=settings.processes,
+        host=None if in_process else settings.host,
+        dashboard_address=settings.dashboard_address,
+        **settings.extra,
+    )
+
+
+class LocalClient(RegisteredPlug):
+    """The README's LocalClient: `LocalClient(workers=2, threads=2, memory=6.0, **kwargs)`.
+
+    Other keyword arguments are settings of this plug or pass to `distributed.LocalCluster`.
+    """
+
+    plug_name = "local"

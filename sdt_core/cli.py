@@ -1,0 +1,217 @@
+"""The `sdt` command. Usage errors print one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import signal
+import sys
+import time
+import typing
+from collections.abc import Iterable, Sequence
+from typing import Any, NoReturn
+
+import click
+
+from sdt_core.clientplug import get_plug
+from sdt_core.errors import SdtError
+from sdt_core.plugins import list_plugs, registry
+from sdt_core.settings import MASK, Settings, parse_text
+
+EXIT_USAGE = 2
+
+
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join([*(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)), row[-1]]).rstrip() for row in cells
+    )
+
+
+def _pairs(items: Iterable[str], option: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"{option} takes KEY=VALUE, got {item!r}")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def _settings_values(cls: type[Settings], options: dict[str, Any], sets: Iterable[str]) -> dict[str, Any]:
+    """Setting values from derived options and `--set KEY=VALUE`, parsed by declared type."""
+    hints = typing.get_type_hints(cls)
+    values = {name: text for name, text in options.items() if text is not None}
+    values |= {key.replace("-", "_"): text for key, text in _pairs(sets, "--set").items()}
+    return {key: parse_text(hints.get(key), text) for key, text in values.items()}
+
+
+class _LogFilter(logging.Filter):
+    """sdt-core's and plugs' info messages; everyone's warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name.startswith("sdt")
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.addFilter(_LogFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sdt-core", prog_name="sdt")
+def cli() -> None:
+    """Run Solar Data Tools on a Dask cluster made by any installed plug."""
+    _configure_logging()
+
+
+@cli.command("plugs")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def plugs_command(as_json: bool) -> None:
+    """List the installed plugs, broken ones with their error."""
+    plugs = list_plugs()
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(p) for p in plugs], indent=2, default=repr))
+        return
+    rows = [(p.name, p.distribution, p.version, p.status, p.summary) for p in plugs]
+    click.echo(_table(rows, ("NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY")))
+
+
+@cli.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def info_command(name: str, as_json: bool) -> None:
+    """Show a plug's settings: type, default and help."""
+    cls = registry().settings_class(name)
+    plug = registry().plugs[name]
+    settings = [dataclasses.replace(s, default=MASK if s.secret and s.default else s.default) for s in plug.settings]
+    if as_json:
+        record = dataclasses.asdict(plug) | {"settings": [dataclasses.asdict(s) for s in settings]}
+        click.echo(json.dumps(record, indent=2, default=repr))
+        return
+    click.echo(f"{plug.name}: {plug.summary} ({plug.distribution} {plug.version})\n")
+    click.echo(
+        _table(
+            [(s.name, s.type, repr(s.default), s.help) for s in settings],
+            ("SETTING", "TYPE", "DEFAULT", "HELP"),
+        )
+    )
+    if cls.passthrough:
+        backends = ", ".join(t.replace(":", ".") for t in cls.passthrough)
+        click.echo(f"\nOther keyword arguments (--set KEY=VALUE) pass through to {backends}.")
+    click.echo(
+        f"Defaults may be set in dask config: sdt.{name}.<setting> in a YAML file, "
+        f"or DASK_SDT__{name.upper()}__<SETTING> in the environment."
+    )
+
+
+def _stop_on_signals() -> None:
+    """Make SIGTERM behave like Ctrl-C; a second signal while stopping is ignored."""
+
+    def stop(signum: int, frame: object) -> NoReturn:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+
+
+def _check(client: Any) -> str:
+    futures = client.map(pow, range(100), [2] * 100, pure=False)
+    total = client.submit(sum, futures).result()
+    workers = len(client.scheduler_info()["workers"])
+    return f"check: 100 tasks ran on {workers} workers (sum of squares {total})"
+
+
+def _up(name: str, values: dict[str, Any], overrides: dict[str, Any], check: bool) -> None:
+    plug = get_plug(name, config_overrides=overrides, **values)
+    _stop_on_signals()
+    try:
+        with plug as client:
+            click.echo(f"Scheduler: {client.scheduler.address}")
+            click.echo(f"Dashboard: {plug.dashboard_link or 'off'}")
+            if check:
+                click.echo(_check(client))
+                return
+            click.echo("Running; Ctrl-C or SIGTERM stops it.")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        click.echo("Cluster closed.", err=True)
+
+
+class _PlugCommands(click.Group):
+    """`sdt up NAME`: one subcommand per installed plug, its options derived from its settings."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [p.name for p in list_plugs() if p.ok]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command:
+        cls = registry().settings_class(name)
+        params: list[click.Parameter] = [
+            click.Option(
+                [f"--{s.name.replace('_', '-')}", s.name],
+                metavar=s.type.upper().replace(" ", ""),
+                help=f"{s.help} [default: {MASK if s.secret and s.default else s.default!r}]",
+            )
+            for s in cls.describe()
+        ]
+        params += [
+            click.Option(
+                ["--set", "sets"],
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="Any setting, or a keyword of the backend (see `sdt info`).",
+            ),
+            click.Option(
+                ["--dask-config", "dask_config"],
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="Dask config for this cluster, e.g. distributed.worker.memory.spill=false.",
+            ),
+            click.Option(
+                ["--check"], is_flag=True, help="Run a test computation, then tear the cluster down and exit."
+            ),
+        ]
+
+        def callback(sets: tuple[str, ...], dask_config: tuple[str, ...], check: bool, **options: Any) -> None:
+            values = _settings_values(cls, options, sets)
+            overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()}
+            _up(name, values, overrides, check)
+
+        summary = registry().plugs[name].summary
+        return click.Command(name, params=params, callback=callback, help=f"Start a cluster: {summary}")
+
+
+@cli.group("up", cls=_PlugCommands)
+def up_command() -> None:
+    """Start a cluster from plug NAME, print its addresses, keep it up until Ctrl-C or SIGTERM."""
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the `sdt` console script."""
+    try:
+        code = cli.main(args=argv, prog_name="sdt", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        click.echo(f"sdt: error: {exc.format_message()}{hint}", err=True)
+        sys.exit(EXIT_USAGE)
+    except SdtError as exc:
+        click.echo(f"sdt: error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,153 @@
+"""ClientPlugs: objects that turn workers, threads, memory and backend options into a Client.
+
+`ClientPlug` keeps the interface of SDT's Dask tool README, so a user's own subclass that
+overrides `init_client()` works wherever a plug is accepted. `RegisteredPlug` is a
+ClientPlug backed by an installed plug (`get_plug("local", ...)`, `LocalClient(...)`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sdt_core.plugins import registry
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from distributed import Client
+
+
+class _DaskConfigModule:
+    """`plug.dask_config` is the `dask.config` module, imported on first use."""
+
+    def __get__(self, obj: object, owner: type | None = None) -> ModuleType:
+        import dask.config
+
+        return dask.config
+
+
+class ClientPlug:
+    """Base of all ClientPlugs, as in the README: `init_client()` returns a ready Client.
+
+    Also closes client and cluster with `close()`, and as a context manager:
+    `with plug as client: ...` closes both even when the body raises.
+    """
+
+    dask_config = _DaskConfigModule()
+    client: Client | None = None
+    cluster: Any = None
+
+    def __init__(self, workers: int = 2, threads: int = 2, memory: float = 6.0, **kwargs: Any):
+        self.workers = workers
+        self.threads = threads
+        self.memory = memory
+        self.kwargs = kwargs
+        self.client = None
+        self.cluster = None
+
+    def init_client(self) -> Client:
+        """Start the cluster and return a Client connected to it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement init_client()")
+
+    def close(self) -> None:
+        """Close the client, then the cluster; safe to call twice."""
+        client, cluster = getattr(self, "client", None), getattr(self, "cluster", None)
+        self.client = self.cluster = None
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            if cluster is not None:
+                cluster.close()
+
+    def __enter__(self) -> Client:
+        try:
+            return self.client if self.client is not None else self.init_client()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class RegisteredPlug(ClientPlug):
+    """A ClientPlug backed by an installed plug; settings are validated on construction.
+
+    Arguments left as None take their value from dask config `sdt.<plug>.<name>`, else the
+    plug's declared default (`sdt info NAME`). `config_overrides` is dask config that wins
+    over the plug's `configure_dask` contributions and the user's own config.
+    """
+
+    plug_name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        threads: int | None = None,
+        memory: float | None = None,
+        *,
+        plug: str | None = None,
+        config_overrides: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ):
+        self.plug = plug or self.plug_name
+        given = {"workers": workers, "threads": threads, "memory": memory}
+        values = {k: v for k, v in given.items() if v is not None} | kwargs
+        self.settings = registry().settings(self.plug, values)
+        super().__init__(self.settings.workers, self.settings.threads, self.settings.memory)
+        self.kwargs = self.settings.extra
+        self.config_overrides = dict(config_overrides or {})
+        self._config: AbstractContextManager[Any] | None = None
+
+    def init_client(self) -> Client:
+        if self.client is not None:
+            return self.client
+        import dask.config
+        from distributed import Client
+
+        plugs = registry()
+        config = plugs.dask_config(self.plug, self.settings) | self.config_overrides
+        self._config = dask.config.set(config)  # held while the cluster lives
+        try:
+            self.cluster = plugs.make_cluster(self.plug, self.settings)
+            self.client = Client(self.cluster)
+        except BaseException:
+            self.close()
+            raise
+        print(f"Dask dashboard: {self.dashboard_link or 'off'}", file=sys.stderr)
+        return self.client
+
+    @property
+    def dashboard_link(self) -> str:
+        """The running cluster's dashboard address, or "" when it has none or is not running."""
+        return getattr(self.cluster, "dashboard_link", "") if self.client is not None else ""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            config, self._config = self._config, None
+            if config is not None:
+                config.__exit__(None, None, None)
+
+    def __repr__(self) -> str:
+        state = f", dashboard={self.dashboard_link!r}" if self.client is not None else ""
+        return f"{type(self).__name__}(plug={self.plug!r}, settings={self.settings!r}{state})"
+
+
+def get_plug(
+    name: str,
+    /,
+    workers: int | None = None,
+    threads: int | None = None,
+    memory: float | None = None,
+    **kwargs: Any,
+) -> RegisteredPlug:
+    """The installed plug `name`, with validated settings; nothing is started yet."""
+    return RegisteredPlug(workers, threads, memory, plug=name, **kwargs)

@@ -1,0 +1,65 @@
+"""The hooks a plug implements.
+
+A plug is a module (or any object) named by an entry point in the group `sdt_core.plugs`;
+the entry point's name is the plug's name. Its hooks are plain functions marked with
+`sdt_core.hookimpl`:
+
+    from sdt_core import Settings, hookimpl
+
+    @hookimpl
+    def plug_settings():
+        return Settings
+
+    @hookimpl
+    def make_cluster(settings):
+        from distributed import LocalCluster   # the backend is imported only here
+        return LocalCluster(n_workers=settings.workers, **settings.extra)
+
+Import the backend inside the hooks, never at the top of the module: `list_plugs()` loads
+every plug module, and must stay as cheap as importing pluggy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from distributed.deploy.cluster import Cluster
+
+    from sdt_core.settings import Settings
+
+PROJECT = "sdt_core"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec(firstresult=True)
+def plug_settings() -> type[Settings]:
+    """The plug's settings class: `sdt_core.Settings` or a subclass declaring more settings.
+
+    Required. Called only on the plug itself, when plugs are listed and before every start;
+    sdt-core derives validation, CLI options and documentation from it.
+    """
+
+
+@hookspec(firstresult=True)
+def make_cluster(settings: Settings) -> Cluster:
+    """Build and return the Dask cluster from validated settings.
+
+    Required. Called only on the plug being started, so exactly one plugin answers.
+    `settings.extra` holds the pass-through keyword arguments for the backend. If the start
+    fails midway, the plug removes what it created before raising.
+    """
+
+
+@hookspec
+def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
+    """Dask config to apply while the cluster of `plug` is made and used, or None.
+
+    Optional. Called on every loaded plug, so one plug may also tune another's clusters.
+    Keys are dotted dask config keys, e.g. `{"distributed.worker.memory.spill": 0.7}`.
+    The contributions are merged; the user's own dask config (YAML files, `DASK_*`
+    environment variables, `dask.config.set`) and per-call overrides win over them.
+    """

@@ -1,0 +1,189 @@
+"""Discovery: every entry point of the group `sdt_core.plugs` is loaded on its own.
+
+A plug that fails to import, whose hooks do not match `hookspecs`, or whose settings
+cannot be described is kept in `list_plugs()` with its error as status; the others load.
+Plug modules import only sdt-core at load time, so listing costs no backend import.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from sdt_core import hookspecs
+from sdt_core.errors import PlugUnusableError, UnknownPlugError
+from sdt_core.settings import SettingInfo, Settings, validate
+
+if TYPE_CHECKING:
+    from distributed.deploy.cluster import Cluster
+
+GROUP = "sdt_core.plugs"
+REQUIRED_HOOKS = ("plug_settings", "make_cluster")
+
+
+@dataclass(frozen=True)
+class PlugInfo:
+    """One discovered plug. `status` is "ok" or the error that makes the plug unusable."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    summary: str
+    settings: tuple[SettingInfo, ...]
+    status: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class PlugRegistry:
+    """The loaded plugs of this process: a pluggy manager plus one record per entry point."""
+
+    def __init__(self) -> None:
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT)
+        self.manager.add_hookspecs(hookspecs)
+        self.records: list[PlugInfo] = []  # every entry point, broken or taken names included
+        self.plugs: dict[str, PlugInfo] = {}  # by name, the first entry point of each name
+        self._settings: dict[str, type[Settings]] = {}
+
+    def load_entry_points(self) -> None:
+        for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+            self.add(ep)
+
+    def add(self, ep: EntryPoint) -> PlugInfo:
+        """Load one entry point; record its error instead of raising."""
+        dist = ep.dist
+        dist_name = dist.metadata["Name"] if dist else None
+        version = dist.version if dist else None
+        summary = (dist.metadata["Summary"] or "") if dist else ""
+        settings: tuple[SettingInfo, ...] = ()
+        try:
+            if ep.name in self.plugs:
+                raise PlugUnusableError(f"plug name '{ep.name}' is already taken by {self.plugs[ep.name].distribution}")
+            plugin = ep.load()
+            summary = _first_line(getattr(plugin, "__doc__", None)) or summary
+            self._register(ep.name, plugin)
+            settings = self._settings[ep.name].describe()
+            status = "ok"
+        except Exception as exc:  # a broken plug must never break discovery
+            status = f"{type(exc).__name__}: {exc}".strip()
+            if ep.name in self._settings:
+                self._settings.pop(ep.name)
+            if self.manager.has_plugin(ep.name):
+                self.manager.unregister(name=ep.name)
+        info = PlugInfo(ep.name, dist_name, version, summary, settings, status)
+        self.records.append(info)
+        self.plugs.setdefault(ep.name, info)
+        return info
+
+    def _register(self, name: str, plugin: object) -> None:
+        self.manager.register(plugin, name=name)  # checks hook signatures against the specs
+        implemented = {caller.name for caller in self.manager.get_hookcallers(plugin) or ()}
+        unknown = sorted(h for h in implemented if not hasattr(hookspecs, h))
+        if unknown:
+            raise PlugUnusableError(f"hook {unknown[0]} is not an sdt_core hook ({_hook_names()})")
+        missing = [h for h in REQUIRED_HOOKS if h not in implemented]
+        if missing:
+            raise PlugUnusableError(f"the plug does not implement the required hook {missing[0]}")
+        settings_cls = self.call(name, "plug_settings")
+        if not (isinstance(settings_cls, type) and issubclass(settings_cls, Settings)):
+            raise PlugUnusableError(f"plug_settings returned {settings_cls!r}, not a Settings class")
+        self._settings[name] = settings_cls
+
+    def call(self, name: str, hook: str, **kwargs: Any) -> Any:
+        """Call `hook` on plug `name` alone."""
+        plugin = self.manager.get_plugin(name)
+        others = [p for p in self.manager.get_plugins() if p is not plugin]
+        return self.manager.subset_hook_caller(hook, others)(**kwargs)
+
+    def settings_class(self, name: str) -> type[Settings]:
+        """The settings class of a usable plug, or a one-line error naming the installed ones."""
+        info = self.plugs.get(name)
+        if info is None:
+            installed = ", ".join(self.plugs) or "none (pip install sdt-core[local])"
+            hint = difflib.get_close_matches(name, list(self.plugs), n=1)
+            guess = f"did you mean '{hint[0]}'? " if hint else ""
+            raise UnknownPlugError(f"unknown plug '{name}'; {guess}installed plugs: {installed}")
+        if not info.ok:
+            raise PlugUnusableError(f"plug '{name}' ({info.distribution}) cannot be used: {info.status}")
+        return self._settings[name]
+
+    def settings(self, name: str, values: Mapping[str, Any]) -> Settings:
+        """Validated settings of plug `name`: `values` over dask config `sdt.<name>` over defaults."""
+        cls = self.settings_class(name)
+        import dask.config
+
+        return validate(name, cls, values, dask.config.get(f"sdt.{name}", default=None) or {})
+
+    def dask_config(self, name: str, settings: Settings) -> dict[str, Any]:
+        """Merged `configure_dask` contributions for a start of `name`, less what the user set."""
+        merged: dict[str, Any] = {}
+        for contribution in reversed(self.manager.hook.configure_dask(plug=name, settings=settings)):
+            merged.update(_flatten(contribution))
+        return {key: value for key, value in merged.items() if not _set_by_user(key)}
+
+    def make_cluster(self, name: str, settings: Settings) -> Cluster:
+        return self.call(name, "make_cluster", settings=settings)
+
+
+def _first_line(doc: str | None) -> str:
+    return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
+
+
+def _hook_names() -> str:
+    names = [n for n, f in vars(hookspecs).items() if hasattr(f, hookspecs.PROJECT + "_spec")]
+    return "hooks: " + ", ".join(sorted(names))
+
+
+def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _canonical(key: str) -> str:
+    return key.replace("_", "-")
+
+
+def _set_by_user(key: str) -> bool:
+    """Whether the user's dask config sets `key`: YAML, DASK_* env, or `dask.config.set`."""
+    import dask.config
+
+    collected = {_canonical(k) for k in _flatten(dask.config.collect())}
+    if _canonical(key) in collected:
+        return True
+    missing = object()
+    defaults = dask.config.merge(*dask.config.defaults)
+    current = dask.config.get(key, default=missing)
+    return current is not missing and current != dask.config.get(key, default=missing, config=defaults)
+
+
+_lock = threading.Lock()
+_registry: PlugRegistry | None = None
+
+
+def registry(refresh: bool = False) -> PlugRegistry:
+    """The process's plug registry, loaded from the entry points on first use."""
+    global _registry
+    with _lock:
+        if _registry is None or refresh:
+            loaded = PlugRegistry()
+            loaded.load_entry_points()
+            _registry = loaded
+        return _registry
+
+
+def list_plugs(refresh: bool = False) -> list[PlugInfo]:
+    """One record per installed plug, broken ones included, sorted by name."""
+    return list(registry(refresh).records)

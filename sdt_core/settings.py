@@ -1,0 +1,333 @@
+"""Plug settings: declared once, with type, default and help; validated before anything starts.
+
+A plug declares its settings as a subclass of `Settings` (it becomes a keyword-only dataclass):
+
+    class LocalSettings(Settings):
+        passthrough = ("distributed:LocalCluster",)
+        processes: bool = setting(True, "Run workers in their own processes.")
+
+From that one declaration sdt-core derives validation (`validate`), the CLI options of
+`sdt up NAME`, the table of `sdt info NAME` and the record in `list_plugs()`.
+
+Keyword arguments that are not declared settings pass through to the plug's backend when
+they are parameters of one of the callables named in `passthrough` (imported only then);
+anything else is an unknown setting.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import dataclasses
+import difflib
+import importlib
+import inspect
+import json
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from sdt_core.errors import SettingsError
+
+MASK = "***"
+_SECRET_NAME = re.compile(r"secret|token|password|passwd|credential|private|access_key", re.I)
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    choices: tuple[Any, ...] | None = None,
+    secret: bool = False,
+) -> Any:
+    """Declare one setting of a plug: its default, a one-line help and its bounds.
+
+    `secret=True` keeps the value (or, for a mapping, its values) out of every repr,
+    message and report.
+    """
+    metadata = {"help": help, "ge": ge, "gt": gt, "le": le, "choices": choices, "secret": secret}
+    if isinstance(default, (dict, list, set)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class SettingInfo:
+    """What `list_plugs()` and `sdt info` tell about one setting."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    secret: bool = False
+
+
+@dataclasses.dataclass(kw_only=True, repr=False)
+class Settings:
+    """Base of every plug's settings: `workers`, `threads` and `memory` (GiB per worker)."""
+
+    #: "module:attribute" of backend callables whose keyword parameters pass through.
+    passthrough: ClassVar[tuple[str, ...]] = ()
+    #: Backend parameters the plug sets itself, mapped to the setting that sets them.
+    reserved: ClassVar[dict[str, str]] = {}
+
+    workers: int = setting(2, "Number of workers.", ge=1)
+    threads: int = setting(2, "Threads per worker.", ge=1)
+    memory: float = setting(6.0, "Memory per worker in GiB (the README's 'GB').", gt=0)
+
+    # Filled in by `validate`, not settings themselves.
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict, metadata={"internal": True})
+    given: frozenset[str] = dataclasses.field(default=frozenset(), metadata={"internal": True})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        dataclasses.dataclass(cls, kw_only=True, repr=False)
+
+    @classmethod
+    def override(cls, name: str, default: Any) -> Any:
+        """Redeclare an inherited setting with another default (its help and bounds stay)."""
+        inherited = cls.__dataclass_fields__[name]  # type: ignore[attr-defined]
+        return setting(default, **inherited.metadata)
+
+    def check(self) -> None:
+        """Checks across settings, run after each value was validated; raise `SettingsError`."""
+
+    @classmethod
+    def describe(cls) -> tuple[SettingInfo, ...]:
+        """The declared settings: name, type, default, help."""
+        hints = typing.get_type_hints(cls)
+        return tuple(
+            SettingInfo(
+                name=f.name,
+                type=type_name(hints[f.name]),
+                default=_default_of(f),
+                help=f.metadata["help"],
+                secret=f.metadata["secret"],
+            )
+            for f in _declared_fields(cls)
+        )
+
+    def public_dict(self) -> dict[str, Any]:
+        """The settings and pass-through values, with every secret masked."""
+        values = {f.name: _masked(f, getattr(self, f.name)) for f in _declared_fields(type(self))}
+        for key, value in self.extra.items():
+            values[key] = MASK if _SECRET_NAME.search(key) else value
+        return values
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items())
+        return f"{type(self).__name__}({body})"
+
+
+def _declared_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+def _default_of(f: dataclasses.Field[Any]) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def _masked(f: dataclasses.Field[Any], value: Any) -> Any:
+    if not f.metadata.get("secret") or value is None:
+        return value
+    if isinstance(value, Mapping):
+        return {k: MASK for k in value}
+    return MASK
+
+
+def type_name(tp: Any) -> str:
+    """A short readable name for a settings annotation, e.g. `dict[str, str] | None`."""
+    if tp is type(None):
+        return "None"
+    if isinstance(tp, type) and not typing.get_args(tp):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
+def _check_type(tp: Any, value: Any) -> tuple[bool, Any]:
+    """Whether `value` is of the declared type; and the value as stored (ints become floats)."""
+    if tp is Any:
+        return True, value
+    if _is_union(tp):
+        for arg in typing.get_args(tp):
+            ok, converted = _check_type(arg, value)
+            if ok:
+                return True, converted
+        return False, value
+    if tp is type(None):
+        return value is None, value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (dict, Mapping) or tp is dict:
+        if not isinstance(value, Mapping):
+            return False, value
+        key_t, val_t = args or (Any, Any)
+        ok = all(_check_type(key_t, k)[0] and _check_type(val_t, v)[0] for k, v in value.items())
+        return ok, dict(value)
+    if origin in (list, tuple) or tp in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        item_t = args[0] if args else Any
+        return all(_check_type(item_t, v)[0] for v in value), list(value)
+    return isinstance(value, tp), value
+
+
+_EXPECTED = {bool: "True or False", int: "an integer", float: "a number", str: "a string"}
+
+
+def _expected(tp: Any) -> str:
+    if _is_union(tp):
+        return " or ".join(_expected(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "None"
+    if typing.get_origin(tp) is dict:
+        return "a mapping of {} to {}".format(*map(type_name, typing.get_args(tp)))
+    if typing.get_origin(tp) is list:
+        return f"a list of {type_name(typing.get_args(tp)[0])}"
+    return _EXPECTED.get(tp, f"of type {type_name(tp)}")
+
+
+def _shown(value: Any, secret: bool) -> str:
+    if secret:
+        return f"a {type(value).__name__}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_field(plug: str, f: dataclasses.Field[Any], tp: Any, value: Any, source: str) -> Any:
+    meta = f.metadata
+    where = f"plug '{plug}': {f.name}" + (f" (from {source})" if source else "")
+    ok, value = _check_type(tp, value)
+    if not ok:
+        raise SettingsError(f"{where} must be {_expected(tp)}, got {_shown(value, meta['secret'])}")
+    if value is None:
+        return value
+    if meta["choices"] is not None and value not in meta["choices"]:
+        choices = ", ".join(map(repr, meta["choices"]))
+        raise SettingsError(f"{where} must be one of {choices}, got {value!r}")
+    for bound, test, word in (
+        ("ge", float.__ge__, ">="),
+        ("gt", float.__gt__, ">"),
+        ("le", float.__le__, "<="),
+    ):
+        limit = meta[bound]
+        if limit is not None and not test(float(value), float(limit)):
+            raise SettingsError(f"{where} must be {word} {limit:g}, got {value!r}")
+    return value
+
+
+def backend_parameters(cls: type[Settings]) -> set[str]:
+    """Keyword parameters of the plug's pass-through backends (imports the backends)."""
+    names: set[str] = set()
+    for target in cls.passthrough:
+        module, _, attr = target.partition(":")
+        obj = importlib.import_module(module)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        for p in inspect.signature(obj).parameters.values():
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                names.add(p.name)
+    return names
+
+
+def _unknown(plug: str, cls: type[Settings], key: str) -> SettingsError:
+    declared = [f.name for f in _declared_fields(cls)]
+    hint = difflib.get_close_matches(key, declared, n=1)
+    msg = f"plug '{plug}' has no setting '{key}'; "
+    if hint:
+        msg += f"did you mean '{hint[0]}'? "
+    msg += f"Its settings: {', '.join(declared)}"
+    if cls.passthrough:
+        msg += f", or a keyword of {', '.join(t.replace(':', '.') for t in cls.passthrough)}"
+    return SettingsError(msg + f" (see `sdt info {plug}`)")
+
+
+def validate(
+    plug: str,
+    cls: type[Settings],
+    values: Mapping[str, Any],
+    config: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Settings of `plug` from `values` (the caller's) over `config` (dask config `sdt.<plug>`).
+
+    Raises `SettingsError` with one line naming what is wrong and how to fix it.
+    """
+    fields = {f.name: f for f in _declared_fields(cls)}
+    hints = typing.get_type_hints(cls)
+    chosen: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    unknown: list[str] = []
+    for source, mapping in (("dask config sdt." + plug, config or {}), ("", values)):
+        for key, value in mapping.items():
+            key = key.replace("-", "_")
+            if key in fields:
+                chosen[key] = _check_field(plug, fields[key], hints[key], value, source)
+            elif key in cls.reserved:
+                raise SettingsError(
+                    f"plug '{plug}': {key} is set from the setting '{cls.reserved[key]}'; "
+                    f"give {cls.reserved[key]}=... instead"
+                )
+            elif source:  # unknown keys in dask config are not ours to judge
+                continue
+            else:
+                extra[key] = value
+                unknown.append(key)
+    if unknown:
+        accepted = backend_parameters(cls) if cls.passthrough else set()
+        for key in unknown:
+            if key not in accepted:
+                raise _unknown(plug, cls, key)
+    settings = cls(**chosen, extra=extra, given=frozenset(chosen) | frozenset(extra))
+    settings.check()
+    return settings
+
+
+def parse_text(tp: Any, text: str) -> Any:
+    """A setting's value from command-line text, by its declared type (None: guess)."""
+    if tp is None:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+    if _is_union(tp):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if text.lower() in ("none", "null"):
+            return None
+        tp = args[0] if len(args) == 1 else None
+        return parse_text(tp, text)
+    if tp is bool:
+        lowered = text.lower()
+        if lowered in ("true", "yes", "on", "1"):
+            return True
+        if lowered in ("false", "no", "off", "0"):
+            return False
+        return text
+    if tp in (int, float):
+        try:
+            return tp(text)
+        except ValueError:
+            return text
+    if tp is str:
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text

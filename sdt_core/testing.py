@@ -1,0 +1,117 @@
+"""Test helpers for sdt-core and plug authors: prove a test leaves no process or port behind.
+
+from sdt_core.testing import no_leaks
+
+def test_my_plug():
+    with no_leaks():
+        with get_plug("myplug", workers=1) as client:
+            ...
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+# multiprocessing's resource tracker is one per interpreter and ends with it.
+_INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+#: Set in this process's environment, so that every process started from it, even one
+#: orphaned when its parent exited, can be found again.
+MARKER = "SDT_CORE_TESTING_RUN"
+os.environ.setdefault(MARKER, uuid.uuid4().hex)
+
+
+def live_processes() -> dict[int, str]:
+    """Live processes started from this one (descendants or marked), pid -> command line."""
+    me = psutil.Process()
+    candidates = {p.pid: p for p in me.children(recursive=True)}
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != me.pid and proc.environ().get(MARKER) == os.environ[MARKER]:
+                candidates[proc.pid] = proc
+        except (psutil.Error, OSError):
+            continue
+    found = {}
+    for pid, proc in candidates.items():
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            cmdline = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if not any(helper in cmdline for helper in _INTERPRETER_HELPERS):
+            found[pid] = cmdline
+    return found
+
+
+def listening_ports() -> set[int]:
+    """TCP ports this process listens on."""
+    return {c.laddr.port for c in psutil.Process().net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+
+
+@contextmanager
+def no_leaks(timeout: float = 15.0) -> Iterator[None]:
+    """Fail if the block leaves child processes or listening ports once `timeout` has passed."""
+    children, ports = set(live_processes()), listening_ports()
+    yield
+    deadline = time.monotonic() + timeout
+    while True:
+        new_children = {p: c for p, c in live_processes().items() if p not in children}
+        new_ports = listening_ports() - ports
+        if not new_children and not new_ports:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"left behind: processes {new_children}, listening ports {new_ports}")
+        time.sleep(0.1)
+
+
+# Fixtures: `from sdt_core.testing import leak_check, dask_scratch` in a conftest.py makes
+# every test there fail on a leak and keeps Dask's scratch files in a removed temp folder.
+
+
+@pytest.fixture(autouse=True)
+def leak_check() -> Iterator[None]:
+    with no_leaks():
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def dask_scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Dask's scratch space, here and in every process started from here, in a removed folder."""
+    import dask.config
+
+    path = tmp_path_factory.mktemp("dask-scratch")
+    with pytest.MonkeyPatch.context() as env, dask.config.set({"temporary-directory": str(path)}):
+        env.setenv("DASK_TEMPORARY_DIRECTORY", str(path))
+        yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class RecordingBackend:
+    """Stands in for a backend cluster class: records each call's keyword arguments.
+
+    For testing a plug up to its backend boundary, where the backend's API has no local
+    stand-in. `spec` is the replaced class, whose signature it keeps (so pass-through settings
+    are still checked against it); `returns` makes each call return something, e.g. a real
+    in-process cluster.
+    """
+
+    def __init__(self, spec: Callable[..., Any], returns: Callable[[], Any] | None = None) -> None:
+        self.__signature__ = inspect.signature(spec)
+        self.calls: list[dict[str, Any]] = []
+        self._returns = returns
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        assert not args, f"a backend should be called with keywords only, got {args}"
+        self.calls.append(kwargs)
+        return self._returns() if self._returns else None

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sdt_core.testing import dask_scratch, leak_check  # noqa: F401  (autouse fixtures)
+
+REPO = Path(__file__).resolve().parents[1]
+SDT = Path(sys.executable).with_name("sdt")
+
+
+def run_sdt(*args: str, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run the installed `sdt` console script, as a user would."""
+    return subprocess.run(
+        [str(SDT), *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy(), **kwargs
+    )
+
+
+@pytest.fixture
+def sdt():
+    return run_sdt

@@ -1,0 +1,164 @@
+"""The `sdt` command, run as a user runs it: a subprocess of the installed console script."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+from distributed import Client
+
+from sdt_core.testing import live_processes
+
+from .conftest import SDT
+
+
+def one_line_usage_error(result) -> str:
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    return result.stderr.strip()
+
+
+def test_plugs_lists_the_installed_plugs(sdt):
+    out = sdt("plugs").stdout.splitlines()
+    assert out[0].split() == ["NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY"]
+    rows = {line.split()[0]: line.split() for line in out[1:]}
+    assert rows["local"][1:4] == ["sdt-local", "0.1.0", "ok"]
+    assert {"fargate", "azure"} <= set(rows)
+
+
+def test_plugs_json_gives_records_with_settings(sdt):
+    records = {r["name"]: r for r in json.loads(sdt("plugs", "--json").stdout)}
+    assert records["fargate"]["status"] == "ok"
+    settings = {s["name"]: s for s in records["fargate"]["settings"]}
+    assert settings["memory"] == {
+        "name": "memory",
+        "type": "float",
+        "default": 16.0,
+        "help": "Memory per worker in GiB (the README's 'GB').",
+        "secret": False,
+    }
+
+
+def test_info_shows_type_default_and_help(sdt):
+    out = sdt("info", "local").stdout
+    assert "local: Dask LocalCluster on this machine. (sdt-local 0.1.0)" in out
+    assert re.search(r"\nprocesses +bool +True +Run each worker in its own process", out)
+    assert "pass through to distributed.LocalCluster, distributed.Nanny" in out
+    assert "DASK_SDT__LOCAL__<SETTING>" in out
+
+
+def test_up_help_derives_options_from_the_plug_settings(sdt):
+    out = sdt("up", "fargate", "--help").stdout
+    for option in ("--workers", "--worker-cpu", "--region-name", "--environment", "--set", "--check"):
+        assert option in out
+    assert "[default: 16.0]" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["up", "nosuch"], "sdt: error: unknown plug 'nosuch'; installed plugs: azure, fargate, local"),
+        (
+            ["up", "locl"],
+            "sdt: error: unknown plug 'locl'; did you mean 'local'? installed plugs: azure, fargate, local",
+        ),
+        (["info", "nosuch"], "sdt: error: unknown plug 'nosuch'; installed plugs: azure, fargate, local"),
+        (["up", "local", "--workers", "0"], "sdt: error: plug 'local': workers must be >= 1, got 0"),
+        (
+            ["up", "local", "--threads", "two"],
+            "sdt: error: plug 'local': threads must be an integer, got the string 'two'",
+        ),
+        (
+            ["up", "local", "--processes", "maybe"],
+            "sdt: error: plug 'local': processes must be True or False, got the string 'maybe'",
+        ),
+        (
+            ["up", "local", "--set", "processes"],
+            "sdt: error: --set takes KEY=VALUE, got 'processes' (see `sdt up local --help`)",
+        ),
+        (
+            ["up", "fargate", "--memory", "3"],
+            "sdt: error: plug 'fargate': Fargate offers no worker task of 4 vCPU "
+            "with 3 GiB; at 4 vCPU memory is 8 to 30 in steps of 1 GiB",
+        ),
+        (["frobnicate"], "sdt: error: No such command 'frobnicate'. (see `sdt --help`)"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line_and_start_nothing(sdt, args, message):
+    before = live_processes()
+    assert one_line_usage_error(sdt(*args)) == message
+    assert live_processes() == before
+
+
+def test_an_unknown_set_key_names_the_valid_ones(sdt):
+    line = one_line_usage_error(sdt("up", "local", "--set", "wrokers=1"))
+    assert line.startswith("sdt: error: plug 'local' has no setting 'wrokers'; did you mean 'workers'?")
+
+
+def test_up_check_starts_computes_and_tears_down(sdt):
+    result = sdt(
+        "up",
+        "local",
+        "--workers",
+        "2",
+        "--threads",
+        "1",
+        "--memory",
+        "1",
+        "--dashboard-address",
+        "127.0.0.1:0",
+        "--check",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "check: 100 tasks ran on 2 workers (sum of squares 328350)" in result.stdout
+    assert "Dashboard: http://127.0.0.1:" in result.stdout
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_up_serves_until_a_signal_then_tears_everything_down_and_exits_0(stop):
+    proc = subprocess.Popen(
+        [
+            SDT,
+            "up",
+            "local",
+            "--workers",
+            "2",
+            "--threads",
+            "1",
+            "--memory",
+            "1",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--set",
+            "silence_logs=40",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines[0].startswith("Scheduler: tcp://127.0.0.1:"), lines
+        assert lines[1].startswith("Dashboard: http://127.0.0.1:"), lines
+        assert lines[2].startswith("Running;"), lines
+        with Client(lines[0].split()[1], timeout=30) as client:
+            assert client.submit(sum, [1, 2, 3]).result() == 6
+            assert len(client.scheduler_info()["workers"]) == 2
+        started = set(live_processes())
+        assert len(started) >= 3  # sdt and its two worker processes
+        proc.send_signal(stop)
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    deadline = time.monotonic() + 15
+    while started & set(live_processes()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not started & set(live_processes())

@@ -1,0 +1,169 @@
+"""Discovery: each entry point loads on its own; a broken plug is reported, never hidden."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import EntryPoint
+
+import dask.config
+import pytest
+
+from sdt_core import GROUP, list_plugs
+from sdt_core.errors import PlugUnusableError, UnknownPlugError
+from sdt_core.plugins import PlugRegistry
+
+HEAVY = ("dask", "distributed", "dask_cloudprovider", "boto3", "botocore", "aiobotocore", "azure")
+
+GOOD = """
+    '''A good plug.'''
+    from sdt_core import Settings, hookimpl
+
+    @hookimpl
+    def plug_settings():
+        return Settings
+
+    @hookimpl
+    def make_cluster(settings):
+        return ("cluster of", settings.workers)
+"""
+
+
+@pytest.fixture
+def plug_modules(tmp_path, monkeypatch):
+    """Write plug modules into an importable folder; returns a registry loading them."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = PlugRegistry()
+
+    def add(name: str, source: str, module: str | None = None):
+        module = module or f"plug_{name.replace('-', '_')}"
+        (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+        return registry.add(EntryPoint(name, module, GROUP))
+
+    add.registry = registry
+    yield add
+    for name in [m for m in sys.modules if m.startswith("plug_")]:
+        del sys.modules[name]
+
+
+def test_installed_plugs_are_listed_with_distribution_version_and_settings():
+    plugs = {p.name: p for p in list_plugs()}
+    assert {"local", "fargate", "azure"} <= set(plugs)
+    for name in ("local", "fargate", "azure"):
+        assert plugs[name].status == "ok", plugs[name].status
+        assert plugs[name].distribution == f"sdt-{name}" and plugs[name].version
+        assert {"workers", "threads", "memory"} <= {s.name for s in plugs[name].settings}
+    assert plugs["local"].summary == "Dask LocalCluster on this machine."
+
+
+def test_listing_in_a_cold_process_imports_no_backend():
+    code = (
+        "import json, sys, sdt_core; plugs = sdt_core.list_plugs(); "
+        f"print(json.dumps([[[p.name, p.status] for p in plugs], sorted(set({HEAVY!r}) & "
+        "{m.split('.')[0] for m in sys.modules})]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    plugs, heavy = json.loads(out.stdout)
+    assert ["local", "ok"] in plugs and ["fargate", "ok"] in plugs and ["azure", "ok"] in plugs
+    assert heavy == []
+
+
+@pytest.mark.parametrize(
+    ("source", "status"),
+    [
+        ("import sdt_no_such_backend", "ModuleNotFoundError: No module named 'sdt_no_such_backend'"),
+        ("raise RuntimeError('boom at import')", "RuntimeError: boom at import"),
+        (
+            GOOD + "\n    @hookimpl\n    def make_clustr(settings): pass\n",
+            "PlugUnusableError: hook make_clustr is not an sdt_core hook "
+            "(hooks: configure_dask, make_cluster, plug_settings)",
+        ),
+        (
+            GOOD.replace("def make_cluster(settings)", "def make_cluster(settings, region)"),
+            "PluginValidationError: Plugin 'bad' for hook 'make_cluster'",
+        ),
+        (
+            GOOD.replace("@hookimpl\n    def make_cluster", "def make_cluster"),
+            "PlugUnusableError: the plug does not implement the required hook make_cluster",
+        ),
+        (
+            GOOD.replace("return Settings", "return dict"),
+            "PlugUnusableError: plug_settings returned <class 'dict'>, not a Settings class",
+        ),
+    ],
+    ids=["missing-backend", "raises", "unknown-hook", "wrong-signature", "no-make-cluster", "bad-settings"],
+)
+def test_a_broken_plug_is_reported_and_the_others_stay_ok(plug_modules, source, status):
+    plug_modules("good-before", GOOD)
+    bad = plug_modules("bad", source)
+    plug_modules("good-after", GOOD)
+    registry = plug_modules.registry
+    assert bad.status.startswith(status), bad.status
+    assert [p.status for p in registry.records] == ["ok", bad.status, "ok"]
+    assert registry.make_cluster("good-after", registry.settings("good-after", {"workers": 3})) == (
+        "cluster of",
+        3,
+    )
+    with pytest.raises(PlugUnusableError, match=r"plug 'bad' \(None\) cannot be used: "):
+        registry.settings_class("bad")
+    assert not registry.manager.has_plugin("bad")
+
+
+def test_two_entry_points_with_one_name_are_both_listed(plug_modules, tmp_path):
+    plug_modules("same", GOOD, module="plug_same_one")
+    second = plug_modules("same", GOOD, module="plug_same_two")
+    assert [p.name for p in plug_modules.registry.records] == ["same", "same"]
+    assert second.status == "PlugUnusableError: plug name 'same' is already taken by None"
+    assert plug_modules.registry.plugs["same"].ok
+
+
+def test_unknown_plug_names_installed_ones_and_suggests(plug_modules):
+    plug_modules("local", GOOD)
+    plug_modules("fargate", GOOD)
+    with pytest.raises(UnknownPlugError) as err:
+        plug_modules.registry.settings_class("locl")
+    assert str(err.value) == "unknown plug 'locl'; did you mean 'local'? installed plugs: local, fargate"
+
+
+def test_make_cluster_is_called_on_the_started_plug_only(plug_modules):
+    plug_modules("one", GOOD.replace('"cluster of"', '"one"'))
+    plug_modules("two", GOOD.replace('"cluster of"', '"two"'))
+    registry = plug_modules.registry
+    assert registry.make_cluster("two", registry.settings("two", {}))[0] == "two"
+    assert registry.make_cluster("one", registry.settings("one", {}))[0] == "one"
+
+
+CONTRIBUTES = (
+    GOOD
+    + """
+    @hookimpl
+    def configure_dask(plug, settings):
+        return {VALUES}
+"""
+)
+
+
+def test_configure_dask_contributions_merge_and_the_user_config_wins(plug_modules, monkeypatch):
+    plug_modules("a", CONTRIBUTES.replace("{VALUES}", '{"distributed.worker.memory.target": 0.5}'))
+    plug_modules(
+        "b",
+        CONTRIBUTES.replace(
+            "{VALUES}",
+            '{"distributed": {"worker": {"memory": {"spill": 0.55, "pause": 0.65}}}} if plug == "a" else None',
+        ),
+    )
+    registry = plug_modules.registry
+    settings = registry.settings("a", {})
+    assert registry.dask_config("a", settings) == {
+        "distributed.worker.memory.target": 0.5,
+        "distributed.worker.memory.spill": 0.55,
+        "distributed.worker.memory.pause": 0.65,
+    }
+    assert registry.dask_config("b", registry.settings("b", {})) == {"distributed.worker.memory.target": 0.5}
+    # The user's own config wins: set at run time, or in the DASK_* environment.
+    with dask.config.set({"distributed.worker.memory.target": 0.9}):
+        assert "distributed.worker.memory.target" not in registry.dask_config("a", settings)
+    monkeypatch.setenv("DASK_DISTRIBUTED__WORKER__MEMORY__PAUSE", "0.99")
+    assert "distributed.worker.memory.pause" not in registry.dask_config("a", settings)
