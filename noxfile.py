@@ -37,7 +37,8 @@ def plug(session: nox.Session, plug: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting of everything."""
-    session.install("ruff>=0.6")
+    """ruff (lint and formatting) on everything; mypy on the public packages."""
+    session.install("ruff>=0.6", "mypy>=1.10")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("mypy")

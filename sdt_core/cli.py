@@ -135,7 +135,7 @@ def _up(name: str, values: dict[str, Any], overrides: dict[str, Any], check: boo
     _stop_on_signals()
     try:
         with plug as client:
-            click.echo(f"Scheduler: {client.scheduler.address}")
+            click.echo(f"Scheduler: {client.scheduler_info()['address']}")
             click.echo(f"Dashboard: {plug.dashboard_link or 'off'}")
             if check:
                 click.echo(_check(client))

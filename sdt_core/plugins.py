@@ -64,9 +64,10 @@ class PlugRegistry:
         version = dist.version if dist else None
         summary = (dist.metadata["Summary"] or "") if dist else ""
         settings: tuple[SettingInfo, ...] = ()
+        taken = self.plugs.get(ep.name)
         try:
-            if ep.name in self.plugs:
-                raise PlugUnusableError(f"plug name '{ep.name}' is already taken by {self.plugs[ep.name].distribution}")
+            if taken:
+                raise PlugUnusableError(f"plug name '{ep.name}' is already taken by {taken.distribution}")
             plugin = ep.load()
             summary = _first_line(getattr(plugin, "__doc__", None)) or summary
             self._register(ep.name, plugin)
@@ -74,10 +75,10 @@ class PlugRegistry:
             status = "ok"
         except Exception as exc:  # a broken plug must never break discovery
             status = f"{type(exc).__name__}: {exc}".strip()
-            if ep.name in self._settings:
-                self._settings.pop(ep.name)
-            if self.manager.has_plugin(ep.name):
-                self.manager.unregister(name=ep.name)
+            if not taken:
+                self._settings.pop(ep.name, None)
+                if self.manager.has_plugin(ep.name):
+                    self.manager.unregister(name=ep.name)
         info = PlugInfo(ep.name, dist_name, version, summary, settings, status)
         self.records.append(info)
         self.plugs.setdefault(ep.name, info)

@@ -112,6 +112,14 @@ class Settings:
             for f in _declared_fields(cls)
         )
 
+    def backend_kwargs(self) -> dict[str, Any]:
+        """Every declared setting but workers, threads and memory, plus the pass-through ones.
+
+        For a backend whose parameters these settings are named after.
+        """
+        own = {f.name: getattr(self, f.name) for f in _declared_fields(type(self)) if f.name not in _BASE}
+        return own | self.extra
+
     def public_dict(self) -> dict[str, Any]:
         """The settings and pass-through values, with every secret masked."""
         values = {f.name: _masked(f, getattr(self, f.name)) for f in _declared_fields(type(self))}
@@ -122,6 +130,9 @@ class Settings:
     def __repr__(self) -> str:
         body = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items())
         return f"{type(self).__name__}({body})"
+
+
+_BASE = ("workers", "threads", "memory")
 
 
 def _declared_fields(cls: type) -> list[dataclasses.Field[Any]]:
@@ -239,7 +250,7 @@ def backend_parameters(cls: type[Settings]) -> set[str]:
     names: set[str] = set()
     for target in cls.passthrough:
         module, _, attr = target.partition(":")
-        obj = importlib.import_module(module)
+        obj: Any = importlib.import_module(module)
         for part in attr.split("."):
             obj = getattr(obj, part)
         for p in inspect.signature(obj).parameters.values():

@@ -15,6 +15,8 @@ from sdt_core.testing import live_processes
 
 from .conftest import SDT
 
+SMALL_LOCAL = ("up", "local", "--workers", "2", "--threads", "1", "--memory", "1", "--dashboard-address", "127.0.0.1:0")
+
 
 def one_line_usage_error(result) -> str:
     assert result.returncode == 2, result
@@ -101,19 +103,7 @@ def test_an_unknown_set_key_names_the_valid_ones(sdt):
 
 
 def test_up_check_starts_computes_and_tears_down(sdt):
-    result = sdt(
-        "up",
-        "local",
-        "--workers",
-        "2",
-        "--threads",
-        "1",
-        "--memory",
-        "1",
-        "--dashboard-address",
-        "127.0.0.1:0",
-        "--check",
-    )
+    result = sdt(*SMALL_LOCAL, "--check")
     assert result.returncode == 0, result.stderr
     assert "check: 100 tasks ran on 2 workers (sum of squares 328350)" in result.stdout
     assert "Dashboard: http://127.0.0.1:" in result.stdout
@@ -122,21 +112,7 @@ def test_up_check_starts_computes_and_tears_down(sdt):
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_up_serves_until_a_signal_then_tears_everything_down_and_exits_0(stop):
     proc = subprocess.Popen(
-        [
-            SDT,
-            "up",
-            "local",
-            "--workers",
-            "2",
-            "--threads",
-            "1",
-            "--memory",
-            "1",
-            "--dashboard-address",
-            "127.0.0.1:0",
-            "--set",
-            "silence_logs=40",
-        ],
+        [SDT, *SMALL_LOCAL, "--set", "silence_logs=40"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

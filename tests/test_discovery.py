@@ -116,7 +116,8 @@ def test_two_entry_points_with_one_name_are_both_listed(plug_modules, tmp_path):
     second = plug_modules("same", GOOD, module="plug_same_two")
     assert [p.name for p in plug_modules.registry.records] == ["same", "same"]
     assert second.status == "PlugUnusableError: plug name 'same' is already taken by None"
-    assert plug_modules.registry.plugs["same"].ok
+    first = plug_modules.registry.settings("same", {"workers": 3})
+    assert plug_modules.registry.make_cluster("same", first) == ("cluster of", 3)
 
 
 def test_unknown_plug_names_installed_ones_and_suggests(plug_modules):

@@ -39,26 +39,13 @@ def plug_settings() -> type[AzureSettings]:
 def make_cluster(settings: AzureSettings) -> AzureVMCluster:
     from dask_cloudprovider.azure import AzureVMCluster
 
-    extra = dict(settings.extra)
+    kwargs = settings.backend_kwargs()
     worker_options = {
-        **extra.pop("worker_options", {}),
+        **kwargs.pop("worker_options", {}),
         "nthreads": settings.threads,
         "memory_limit": f"{settings.memory:.2f}GiB",
     }
-    return AzureVMCluster(
-        n_workers=settings.workers,
-        worker_options=worker_options,
-        resource_group=settings.resource_group,
-        location=settings.location,
-        vnet=settings.vnet,
-        security_group=settings.security_group,
-        vm_size=settings.vm_size,
-        docker_image=settings.docker_image,
-        public_ingress=settings.public_ingress,
-        disk_size=settings.disk_size,
-        env_vars=settings.env_vars,
-        **extra,
-    )
+    return AzureVMCluster(n_workers=settings.workers, worker_options=worker_options, **kwargs)
 
 
 class AzureClient(RegisteredPlug):

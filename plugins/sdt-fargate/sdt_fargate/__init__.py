@@ -73,15 +73,7 @@ def make_cluster(settings: FargateSettings) -> FargateCluster:
         n_workers=settings.workers,
         worker_nthreads=settings.threads,
         worker_mem=int(settings.memory * 1024),
-        worker_cpu=settings.worker_cpu,
-        scheduler_cpu=settings.scheduler_cpu,
-        scheduler_mem=settings.scheduler_mem,
-        image=settings.image,
-        region_name=settings.region_name,
-        vpc=settings.vpc,
-        tags=settings.tags,
-        environment=settings.environment,
-        **settings.extra,
+        **settings.backend_kwargs(),
     )
 
 

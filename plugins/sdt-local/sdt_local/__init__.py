@@ -81,15 +81,14 @@ def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
 def make_cluster(settings: LocalSettings) -> LocalCluster:
     from distributed import LocalCluster
 
-    in_process = not settings.processes and "protocol" not in settings.extra  # inproc:// has no host
+    kwargs = settings.backend_kwargs()
+    if not settings.processes and "protocol" not in kwargs:
+        kwargs["host"] = None  # in-process workers talk over inproc://, which has no host
     return LocalCluster(
         n_workers=settings.workers,
         threads_per_worker=settings.threads,
         memory_limit=int(settings.memory * 2**30),
-        processes=settings.processes,
-        host=None if in_process else settings.host,
-        dashboard_address=settings.dashboard_address,
-        **settings.extra,
+        **kwargs,
     )
 
 
