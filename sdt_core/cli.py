@@ -73,9 +73,15 @@ def cli() -> None:
 
 @cli.command("plugs")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def plugs_command(as_json: bool) -> None:
+@click.option("--data", "data_plugs", is_flag=True, help="List the data plugs (by URL scheme) instead.")
+def plugs_command(as_json: bool, data_plugs: bool) -> None:
     """List the installed plugs, broken ones with their error."""
-    plugs = list_plugs()
+    if data_plugs:
+        from sdt_core.dataplugs import list_data_plugs
+
+        plugs = list_data_plugs()
+    else:
+        plugs = list_plugs()
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(p) for p in plugs], indent=2, default=repr))
         return
@@ -195,6 +201,104 @@ class _PlugCommands(click.Group):
 @cli.group("up", cls=_PlugCommands)
 def up_command() -> None:
     """Start a cluster from plug NAME, print its addresses, keep it up until Ctrl-C or SIGTERM."""
+
+
+@cli.command("run")
+@click.argument("data", required=False)
+@click.option("--plug", "plug_name", default="local", show_default=True, help="The cluster plug.")
+@click.option("--workers", help="Number of workers.")
+@click.option("--threads", help="Threads per worker.")
+@click.option("--memory", help="Memory per worker in GiB.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any setting of the plug.")
+@click.option("--dask-config", "dask_config", multiple=True, metavar="KEY=VALUE", help="Dask config of the cluster.")
+@click.option("--out", default="sdt-results", show_default=True, type=click.Path(), help="Output folder.")
+@click.option("--resume", is_flag=True, help="Go on with the run in --out: skip the keys it has done.")
+@click.option("--analysis", metavar="MODULE:FUNCTION", help="Run f(frame) -> dict instead of SDT's pipeline.")
+@click.option("--loss-analysis", is_flag=True, help="Also SDT's loss factor analysis (systems over 365 days).")
+@click.option("--pipeline", "pipeline", multiple=True, metavar="KEY=VALUE", help="Keyword of run_pipeline.")
+@click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE", help="Option of the data plug.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N keys.")
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Most keys on the cluster at once.",
+)
+@click.option("--no-report", is_flag=True, help="No Dask performance report.")
+def run_command(
+    data: str | None,
+    plug_name: str,
+    workers: str | None,
+    threads: str | None,
+    memory: str | None,
+    sets: tuple[str, ...],
+    dask_config: tuple[str, ...],
+    out: str,
+    resume: bool,
+    analysis: str | None,
+    loss_analysis: bool,
+    pipeline: tuple[str, ...],
+    data_options: tuple[str, ...],
+    limit: int | None,
+    max_in_flight: int,
+    no_report: bool,
+) -> None:
+    """Run SDT's pipeline (or --analysis) for every system of DATA on a cluster from --plug.
+
+    DATA is a directory of CSV files or a data plug URL (s3://bucket/prefix,
+    sample://?systems=8); without it, the embedded sample set. Each finished system is
+    written to --out at once; --resume goes on after a crash.
+    """
+    from sdt_core.dataplugs import data_registry
+    from sdt_core.runner import run
+
+    cls = registry().settings_class(plug_name)
+    values = _settings_values(cls, {"workers": workers, "threads": threads, "memory": memory}, sets)
+    overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()}
+    plug = get_plug(plug_name, config_overrides=overrides, **values)
+    source = data_registry().open(data, text_options=_pairs(data_options, "--data-option")) if data else None
+    pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
+    _stop_on_signals()
+    try:
+        summary = run(
+            source,
+            plug=plug,
+            out=out,
+            resume=resume,
+            analysis=analysis,
+            loss_analysis=loss_analysis,
+            pipeline=pipeline_options,
+            limit=limit,
+            max_in_flight=max_in_flight,
+            report=not no_report,
+        )
+    except KeyboardInterrupt:
+        click.echo(
+            f"sdt run: interrupted; finished keys are in {out}: the same command with --resume goes on", err=True
+        )
+        sys.exit(130)
+    click.echo(
+        f"{summary.keys} keys: {summary.ok} ok, {summary.failed} failed"
+        f"{f' ({summary.earlier} done by an earlier run)' if summary.earlier else ''} in {summary.seconds} s"
+    )
+    click.echo(f"Summary: {summary.summary_csv} and {summary.summary_parquet}")
+    if summary.report:
+        click.echo(f"Dask report: {summary.report}")
+
+
+@cli.command("sample-data")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--systems", type=click.IntRange(min=1), default=8, show_default=True, help="Number of systems.")
+@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True, help="Days of each system.")
+def sample_data_command(folder: str, systems: int, days: int) -> None:
+    """Write synthetic PV systems as CSV files (deterministic: the same every time)."""
+    from pathlib import Path
+
+    from sdt_core.dataplugs.sample import write_sample_data
+
+    paths = write_sample_data(Path(folder), systems, days)
+    click.echo(f"{len(paths)} systems of {days} days in {folder}")
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

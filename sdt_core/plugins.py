@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import threading
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -18,7 +19,7 @@ import pluggy
 
 from sdt_core import hookspecs
 from sdt_core.errors import PlugUnusableError, UnknownPlugError
-from sdt_core.settings import SettingInfo, Settings, validate
+from sdt_core.settings import Options, SettingInfo, Settings, validate
 
 if TYPE_CHECKING:
     from distributed.deploy.cluster import Cluster
@@ -43,18 +44,19 @@ class PlugInfo:
         return self.status == "ok"
 
 
-class PlugRegistry:
-    """The loaded plugs of this process: a pluggy manager plus one record per entry point."""
+class EntryPointRegistry:
+    """Records for every entry point of `group`; each is loaded on its own, errors kept."""
+
+    group: str = ""
+    noun: str = "plug"
 
     def __init__(self) -> None:
-        self.manager = pluggy.PluginManager(hookspecs.PROJECT)
-        self.manager.add_hookspecs(hookspecs)
         self.records: list[PlugInfo] = []  # every entry point, broken or taken names included
         self.plugs: dict[str, PlugInfo] = {}  # by name, the first entry point of each name
-        self._settings: dict[str, type[Settings]] = {}
+        self._options: dict[str, type[Options]] = {}
 
     def load_entry_points(self) -> None:
-        for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        for ep in sorted(entry_points(group=self.group), key=lambda e: e.name):
             self.add(ep)
 
     def add(self, ep: EntryPoint) -> PlugInfo:
@@ -67,24 +69,57 @@ class PlugRegistry:
         taken = self.plugs.get(ep.name)
         try:
             if taken:
-                raise PlugUnusableError(f"plug name '{ep.name}' is already taken by {taken.distribution}")
-            plugin = ep.load()
-            summary = _first_line(getattr(plugin, "__doc__", None)) or summary
-            self._register(ep.name, plugin)
-            settings = self._settings[ep.name].describe()
+                raise PlugUnusableError(f"{self.noun} name '{ep.name}' is already taken by {taken.distribution}")
+            loaded = ep.load()
+            summary = _first_line(getattr(loaded, "__doc__", None)) or summary
+            self._options[ep.name] = self._accept(ep.name, loaded)
+            settings = self._options[ep.name].describe()
             status = "ok"
         except Exception as exc:  # a broken plug must never break discovery
             status = f"{type(exc).__name__}: {exc}".strip()
             if not taken:
-                self._settings.pop(ep.name, None)
-                if self.manager.has_plugin(ep.name):
-                    self.manager.unregister(name=ep.name)
+                self._options.pop(ep.name, None)
+                self._forget(ep.name)
         info = PlugInfo(ep.name, dist_name, version, summary, settings, status)
         self.records.append(info)
         self.plugs.setdefault(ep.name, info)
         return info
 
-    def _register(self, name: str, plugin: object) -> None:
+    def _accept(self, name: str, loaded: Any) -> type[Options]:
+        """Check what entry point `name` loaded; return its options class, or raise."""
+        raise NotImplementedError
+
+    def _forget(self, name: str) -> None:
+        """Undo what `_accept` did for a plug that turned out broken."""
+
+    def options_class(self, name: str) -> type[Options]:
+        """The options class of a usable plug, or a one-line error naming the installed ones."""
+        info = self.plugs.get(name)
+        if info is None:
+            installed = ", ".join(self.plugs) or "none"
+            hint = difflib.get_close_matches(name, list(self.plugs), n=1)
+            guess = f"did you mean '{hint[0]}'? " if hint else ""
+            raise UnknownPlugError(f"unknown {self.noun} '{name}'; {guess}installed {self.noun}s: {installed}")
+        if not info.ok:
+            raise PlugUnusableError(f"{self.noun} '{name}' ({info.distribution}) cannot be used: {info.status}")
+        return self._options[name]
+
+
+class PlugRegistry(EntryPointRegistry):
+    """The cluster plugs: entry points of `sdt_core.plugs`, each a module of hooks."""
+
+    group = GROUP
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.manager = pluggy.PluginManager(hookspecs.PROJECT)
+        self.manager.add_hookspecs(hookspecs)
+
+    def _forget(self, name: str) -> None:
+        if self.manager.has_plugin(name):
+            self.manager.unregister(name=name)
+
+    def _accept(self, name: str, plugin: Any) -> type[Settings]:
         self.manager.register(plugin, name=name)  # checks hook signatures against the specs
         implemented = {caller.name for caller in self.manager.get_hookcallers(plugin) or ()}
         unknown = sorted(h for h in implemented if not hasattr(hookspecs, h))
@@ -96,7 +131,7 @@ class PlugRegistry:
         settings_cls = self.call(name, "plug_settings")
         if not (isinstance(settings_cls, type) and issubclass(settings_cls, Settings)):
             raise PlugUnusableError(f"plug_settings returned {settings_cls!r}, not a Settings class")
-        self._settings[name] = settings_cls
+        return settings_cls
 
     def call(self, name: str, hook: str, **kwargs: Any) -> Any:
         """Call `hook` on plug `name` alone."""
@@ -105,16 +140,7 @@ class PlugRegistry:
         return self.manager.subset_hook_caller(hook, others)(**kwargs)
 
     def settings_class(self, name: str) -> type[Settings]:
-        """The settings class of a usable plug, or a one-line error naming the installed ones."""
-        info = self.plugs.get(name)
-        if info is None:
-            installed = ", ".join(self.plugs) or "none (pip install sdt-core[local])"
-            hint = difflib.get_close_matches(name, list(self.plugs), n=1)
-            guess = f"did you mean '{hint[0]}'? " if hint else ""
-            raise UnknownPlugError(f"unknown plug '{name}'; {guess}installed plugs: {installed}")
-        if not info.ok:
-            raise PlugUnusableError(f"plug '{name}' ({info.distribution}) cannot be used: {info.status}")
-        return self._settings[name]
+        return typing.cast("type[Settings]", self.options_class(name))
 
     def settings(self, name: str, values: Mapping[str, Any]) -> Settings:
         """Validated settings of plug `name`: `values` over dask config `sdt.<name>` over defaults."""

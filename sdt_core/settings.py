@@ -27,7 +27,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from sdt_core.errors import SettingsError
 
@@ -68,19 +68,18 @@ class SettingInfo:
 
 
 @dataclasses.dataclass(kw_only=True, repr=False)
-class Settings:
-    """Base of every plug's settings: `workers`, `threads` and `memory` (GiB per worker)."""
+class Options:
+    """Base of declared options (a plug's settings, a data plug's options): no options yet.
+
+    Subclasses become keyword-only dataclasses; declare each option with `setting()`.
+    """
 
     #: "module:attribute" of backend callables whose keyword parameters pass through.
     passthrough: ClassVar[tuple[str, ...]] = ()
     #: Backend parameters the plug sets itself, mapped to the setting that sets them.
     reserved: ClassVar[dict[str, str]] = {}
 
-    workers: int = setting(2, "Number of workers.", ge=1)
-    threads: int = setting(2, "Threads per worker.", ge=1)
-    memory: float = setting(6.0, "Memory per worker in GiB (the README's 'GB').", gt=0)
-
-    # Filled in by `validate`, not settings themselves.
+    # Filled in by `validate`, not options themselves.
     extra: dict[str, Any] = dataclasses.field(default_factory=dict, metadata={"internal": True})
     given: frozenset[str] = dataclasses.field(default=frozenset(), metadata={"internal": True})
 
@@ -122,14 +121,22 @@ class Settings:
 
     def public_dict(self) -> dict[str, Any]:
         """The settings and pass-through values, with every secret masked."""
-        values = {f.name: _masked(f, getattr(self, f.name)) for f in _declared_fields(type(self))}
-        for key, value in self.extra.items():
+        values = {f.name: _masked(f, getattr(self, f.name, None)) for f in _declared_fields(type(self))}
+        for key, value in getattr(self, "extra", {}).items():
             values[key] = MASK if _SECRET_NAME.search(key) else value
         return values
 
     def __repr__(self) -> str:
         body = ", ".join(f"{k}={v!r}" for k, v in self.public_dict().items())
         return f"{type(self).__name__}({body})"
+
+
+class Settings(Options):
+    """Base of every plug's settings: `workers`, `threads` and `memory` (GiB per worker)."""
+
+    workers: int = setting(2, "Number of workers.", ge=1)
+    threads: int = setting(2, "Threads per worker.", ge=1)
+    memory: float = setting(6.0, "Memory per worker in GiB (the README's 'GB').", gt=0)
 
 
 _BASE = ("workers", "threads", "memory")
@@ -245,7 +252,7 @@ def _check_field(plug: str, f: dataclasses.Field[Any], tp: Any, value: Any, sour
     return value
 
 
-def backend_parameters(cls: type[Settings]) -> set[str]:
+def backend_parameters(cls: type[Options]) -> set[str]:
     """Keyword parameters of the plug's pass-through backends (imports the backends)."""
     names: set[str] = set()
     for target in cls.passthrough:
@@ -259,7 +266,7 @@ def backend_parameters(cls: type[Settings]) -> set[str]:
     return names
 
 
-def _unknown(plug: str, cls: type[Settings], key: str) -> SettingsError:
+def _unknown(plug: str, cls: type[Options], key: str) -> SettingsError:
     declared = [f.name for f in _declared_fields(cls)]
     hint = difflib.get_close_matches(key, declared, n=1)
     msg = f"plug '{plug}' has no setting '{key}'; "
@@ -271,12 +278,15 @@ def _unknown(plug: str, cls: type[Settings], key: str) -> SettingsError:
     return SettingsError(msg + f" (see `sdt info {plug}`)")
 
 
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+
 def validate(
     plug: str,
-    cls: type[Settings],
+    cls: type[OptionsT],
     values: Mapping[str, Any],
     config: Mapping[str, Any] | None = None,
-) -> Settings:
+) -> OptionsT:
     """Settings of `plug` from `values` (the caller's) over `config` (dask config `sdt.<plug>`).
 
     Raises `SettingsError` with one line naming what is wrong and how to fix it.

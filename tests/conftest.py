@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sdt_core.testing import dask_scratch, leak_check  # noqa: F401  (autouse fixtures)
+from sdt_core.testing import aws, dask_scratch, leak_check, moto_server  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
 SDT = Path(sys.executable).with_name("sdt")

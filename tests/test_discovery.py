@@ -15,7 +15,7 @@ from sdt_core import GROUP, list_plugs
 from sdt_core.errors import PlugUnusableError, UnknownPlugError
 from sdt_core.plugins import PlugRegistry
 
-HEAVY = ("dask", "distributed", "dask_cloudprovider", "boto3", "botocore", "aiobotocore", "azure")
+HEAVY = ("dask", "distributed", "dask_cloudprovider", "boto3", "botocore", "aiobotocore", "azure", "pandas", "numpy")
 
 GOOD = """
     '''A good plug.'''

@@ -33,7 +33,7 @@ class LocalSettings(Settings):
             if name not in self.given:
                 fitted = max(1, CPU_COUNT // getattr(self, other))
                 if fitted * getattr(self, other) <= CPU_COUNT:
-                    log.info("local: %s=%d so that workers x threads fit %d cores", name, fitted, CPU_COUNT)
+                    log.debug("local: %s=%d so that workers x threads fit %d cores", name, fitted, CPU_COUNT)
                     setattr(self, name, fitted)
                     return
         raise SettingsError(
@@ -49,18 +49,21 @@ def plug_settings() -> type[LocalSettings]:
 
 @hookimpl
 def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
-    """When the workers' memory adds up to more than this machine has, spill sooner.
+    """Keep a worker over its limit alive; spill sooner when the limits exceed the machine.
 
-    Dask's thresholds are fractions of each worker's limit; scaling them by the share of
-    the limit that the machine can really give keeps spilling ahead of the machine's end.
+    SDT's solvers peak briefly above a few GiB: like SDT's own LocalClient, a worker is not
+    restarted for it (which would only rerun the same peak). Dask's thresholds are fractions
+    of each worker's limit; when the limits add up to more than this machine has, they are
+    scaled by the share the machine can really give, so spilling starts before it runs out.
     """
     if not isinstance(settings, LocalSettings):
         return None
     from distributed.system import MEMORY_LIMIT
 
+    config: dict[str, Any] = {"distributed.worker.memory.terminate": False}
     total = settings.workers * settings.memory * 2**30
     if total <= MEMORY_LIMIT:
-        return None
+        return config
     share = MEMORY_LIMIT / total
     log.warning(
         "local: %d workers x %.2f GiB exceeds this machine's %.1f GiB; "
@@ -70,7 +73,7 @@ def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
         MEMORY_LIMIT / 2**30,
         70 * share,
     )
-    return {
+    return config | {
         "distributed.worker.memory.target": round(0.6 * share, 3),
         "distributed.worker.memory.spill": round(0.7 * share, 3),
         "distributed.worker.memory.pause": round(0.8 * share, 3),

@@ -168,14 +168,15 @@ def test_memory_above_the_machine_turns_spilling_on_and_says_so(caplog):
     assert "exceeds this machine's" in caplog.text and "spill to disk" in caplog.text
 
 
-def test_memory_within_the_machine_contributes_nothing():
-    assert registry().dask_config("local", registry().settings("local", SMALL)) == {}
+def test_memory_within_the_machine_keeps_workers_over_their_limit_alive():
+    config = registry().dask_config("local", registry().settings("local", SMALL))
+    assert config == {"distributed.worker.memory.terminate": False}
 
 
 def test_the_users_dask_config_wins_over_the_plugs():
-    with dask.config.set({"distributed.worker.memory.spill": False}):
+    with dask.config.set({"distributed.worker.memory.spill": False, "distributed.worker.memory.terminate": 0.9}):
         config = registry().dask_config("local", oversubscribed())
-    assert "distributed.worker.memory.spill" not in config
+    assert "distributed.worker.memory.spill" not in config and "distributed.worker.memory.terminate" not in config
     assert "distributed.worker.memory.target" in config
 
 

@@ -1,0 +1,102 @@
+"""DataPlugs: where the systems' data come from.
+
+A data plug lists keys (`keys()`) and returns one DataFrame per key (`get_data(key)`), as
+in SDT's Dask tool. Data plugs are discovered like cluster plugs: every entry point of the
+group `sdt_core.dataplugs` is loaded on its own; its name is the URL scheme it serves
+(`s3` serves `s3://bucket/prefix`; a plain directory is `file`).
+"""
+
+from __future__ import annotations
+
+import threading
+import typing
+import urllib.parse
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from sdt_core.plugins import EntryPointRegistry, PlugInfo
+from sdt_core.settings import Options, parse_text, validate
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+DATA_GROUP = "sdt_core.dataplugs"
+
+
+class DataPlug(Options):
+    """Base of data plugs: declare options with `setting()`, implement `keys` and `get_data`.
+
+    A subclass written as in SDT's Dask tool (its own `__init__` and `get_data`) also works
+    wherever a data plug is accepted, given its keys.
+    """
+
+    @classmethod
+    def from_location(cls, location: str) -> dict[str, Any]:
+        """Options from the part of the URL after `scheme://` (a path for `file`)."""
+        return {}
+
+    @property
+    def location(self) -> str:
+        """Where the data are, for messages."""
+        return type(self).__name__
+
+    def keys(self) -> Iterable[tuple[Any, ...]]:
+        """Every key this plug has data for; each key is a tuple."""
+        raise NotImplementedError(f"{type(self).__name__} does not list its keys; pass keys=")
+
+    def get_data(self, key: tuple[Any, ...]) -> pd.DataFrame:
+        """The data of one key: timestamps (index or column) and a power column."""
+        raise NotImplementedError
+
+
+class DataPlugRegistry(EntryPointRegistry):
+    group = DATA_GROUP
+    noun = "data plug"
+
+    def _accept(self, name: str, loaded: Any) -> type[DataPlug]:
+        if not (isinstance(loaded, type) and issubclass(loaded, DataPlug)):
+            raise TypeError(f"entry point {name} is {loaded!r}, not a DataPlug subclass")
+        return loaded
+
+    def open(
+        self, url: str, options: Mapping[str, Any] | None = None, text_options: Mapping[str, str] | None = None
+    ) -> DataPlug:
+        """The data plug for `url` (a directory, or `scheme://location?option=value`).
+
+        `text_options` are parsed by declared type, as the URL's query is (command line).
+        """
+        scheme, sep, rest = url.partition("://")
+        if not sep:
+            scheme, rest = "file", url
+        location, _, query = rest.partition("?")
+        cls = typing.cast("type[DataPlug]", self.options_class(scheme))
+        hints = typing.get_type_hints(cls)
+        values = cls.from_location(location)
+        texts = dict(urllib.parse.parse_qsl(query)) | dict(text_options or {})
+        values |= {k: parse_text(hints.get(k), v) for k, v in texts.items()}
+        return validate(scheme, cls, values | dict(options or {}))
+
+
+_lock = threading.Lock()
+_registry: DataPlugRegistry | None = None
+
+
+def data_registry(refresh: bool = False) -> DataPlugRegistry:
+    """The process's data plug registry, loaded from the entry points on first use."""
+    global _registry
+    with _lock:
+        if _registry is None or refresh:
+            loaded = DataPlugRegistry()
+            loaded.load_entry_points()
+            _registry = loaded
+        return _registry
+
+
+def list_data_plugs(refresh: bool = False) -> list[PlugInfo]:
+    """One record per installed data plug, broken ones included."""
+    return list(data_registry(refresh).records)
+
+
+def open_data(url: str, **options: Any) -> DataPlug:
+    """The data plug serving `url`, with validated options; nothing is read yet."""
+    return data_registry().open(url, options)

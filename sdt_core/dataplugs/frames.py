@@ -1,0 +1,87 @@
+"""Power data frames: any table with timestamps and power becomes one time-indexed column."""
+
+from __future__ import annotations
+
+import warnings
+from typing import IO, Any
+
+import pandas as pd
+
+TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date_time", "date", "time_stamp")
+#: The long format of SDT's VADER exports: site, meas_name, ts, sensor, meas_val_f.
+LONG_FORMAT = frozenset({"ts", "meas_val_f", "site", "sensor", "meas_name"})
+
+
+def read_power_csv(
+    source: str | IO[Any],
+    power_column: str | None = None,
+    timestamp_column: str | None = None,
+    compression: str | None = "infer",
+) -> pd.DataFrame:
+    """A CSV file (wide, or the long VADER format) as a time-indexed one-column power frame."""
+    try:
+        raw = pd.read_csv(source, compression=compression)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a readable CSV file: {str(exc).strip().splitlines()[0]}") from exc
+    return power_frame(raw, power_column, timestamp_column)
+
+
+def power_frame(
+    frame: pd.DataFrame, power_column: str | None = None, timestamp_column: str | None = None
+) -> pd.DataFrame:
+    """`frame` as one numeric power column indexed by sorted timestamps; ValueError says why not."""
+    if not isinstance(frame, pd.DataFrame) or frame.empty:
+        raise ValueError("no data: the table is empty")
+    if LONG_FORMAT <= set(frame.columns) and timestamp_column is None:
+        from solardatatools.time_axis_manipulation import make_time_series
+
+        frame, _ = make_time_series(frame.copy())
+    elif not isinstance(frame.index, pd.DatetimeIndex):
+        column = timestamp_column or _timestamp_column(frame)
+        if column not in frame.columns:
+            raise ValueError(f"no timestamp column {column!r}; columns: {', '.join(map(str, frame.columns))}")
+        index = _to_datetime(frame[column])
+        frame = frame.drop(columns=[column]).set_index(pd.DatetimeIndex(index, name=column))
+        frame = frame[frame.index.notna()]
+    column = power_column or _power_column(frame)
+    if column not in frame.columns:
+        raise ValueError(f"no power column {column!r}; columns: {', '.join(map(str, frame.columns))}")
+    power = pd.to_numeric(frame[column], errors="coerce").to_frame(str(column))
+    return power[~power.index.duplicated(keep="first")].sort_index()
+
+
+ONE_DAY = pd.Timedelta(days=1)
+
+
+def check_span(frame: pd.DataFrame, minimum: pd.Timedelta = ONE_DAY) -> None:
+    """Refuse a frame with less than `minimum` of valid data between its first and last value."""
+    valid = frame.index[frame.iloc[:, 0].notna()]
+    span = valid.max() - valid.min() if len(valid) else pd.Timedelta(0)
+    if span < minimum:
+        raise ValueError(f"under a day of data: {len(valid)} values over {span}")
+
+
+def _to_datetime(values: pd.Series) -> pd.Series:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(values, errors="coerce")
+
+
+def _timestamp_column(frame: pd.DataFrame) -> str:
+    by_name = [c for c in frame.columns if str(c).strip().lower() in TIMESTAMP_NAMES]
+    if by_name:
+        return by_name[0]
+    for column in frame.columns:
+        sample = frame[column].dropna().head(100)
+        if not pd.api.types.is_numeric_dtype(sample) and len(sample) and _to_datetime(sample).notna().mean() > 0.9:
+            return column
+    raise ValueError(
+        f"no timestamp column: none of {', '.join(map(str, frame.columns))} holds dates; set timestamp_column"
+    )
+
+
+def _power_column(frame: pd.DataFrame) -> str:
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    if not numeric:
+        raise ValueError(f"no power column: none of {', '.join(map(str, frame.columns))} is numeric; set power_column")
+    return numeric[0]

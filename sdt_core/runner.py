@@ -1,0 +1,189 @@
+"""The main job: one analysis per key of a data plug, on the cluster a plug made.
+
+Everything is checked before the cluster starts. Keys go to the cluster a bounded number
+at a time (about one second of work, at least two per worker thread), each result is
+logged as it arrives, and only small rows cross the network.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import itertools
+import time
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from sdt_core.analysis import Analysis, load_analysis, process_key, sdt_pipeline
+from sdt_core.clientplug import ClientPlug, get_plug
+from sdt_core.dataplugs import DataPlug, open_data
+from sdt_core.errors import SdtError
+from sdt_core.progress import Progress
+from sdt_core.results import CLUSTER_STAGE, ResultLog
+
+REPORT = "dask-report.html"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did and where its results are."""
+
+    out: Path
+    keys: int
+    ok: int
+    failed: int
+    earlier: int  # keys done by an earlier run of the same folder (--resume)
+    seconds: float
+    summary_csv: Path
+    summary_parquet: Path
+    report: Path | None
+
+
+def run(
+    data: str | DataPlug | None = None,
+    *,
+    plug: str | ClientPlug = "local",
+    settings: Mapping[str, Any] | None = None,
+    out: str | Path = "sdt-results",
+    resume: bool = False,
+    analysis: str | Analysis | None = None,
+    loss_analysis: bool = False,
+    pipeline: Mapping[str, Any] | None = None,
+    keys: Iterable[Any] | None = None,
+    limit: int | None = None,
+    max_in_flight: int = 10_000,
+    retries: int = 3,
+    report: bool = True,
+    progress_interval: float = 10.0,
+) -> RunSummary:
+    """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
+
+    `data` is a directory, a data plug URL (`s3://bucket/prefix`) or a DataPlug; None is the
+    embedded sample set. Raises `SdtError` on bad input, before anything starts.
+    """
+    from sdt_core.dataplugs.sample import SampleData
+
+    started = time.monotonic()
+    data_plug = SampleData() if data is None else open_data(data) if isinstance(data, str) else data
+    function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
+    cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
+    todo = _keys(data_plug, keys, limit)
+    run_id = {
+        "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
+        "analysis": analysis_id,
+        "cluster": repr(cluster_plug),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sdt_core": version("sdt-core"),
+    }
+    log = ResultLog(Path(out), run_id, resume)
+    earlier = log.done() & set(todo) if resume else set()
+    todo = [key for key in todo if key not in earlier]
+    report_path = Path(out) / REPORT if report and todo else None
+    try:
+        if todo:
+            with cluster_plug as client, _performance_report(report_path):
+                progress = Progress(len(todo) + len(earlier), len(earlier), progress_interval)
+                try:
+                    _submit_all(client, todo, data_plug, function, log, progress, max_in_flight, retries)
+                finally:
+                    progress.close()
+    finally:
+        log.close()
+    csv, parquet, counts = log.write_summary()
+    return RunSummary(
+        Path(out),
+        len(todo) + len(earlier),
+        counts["ok"],
+        counts["error"],
+        len(earlier),
+        round(time.monotonic() - started, 1),
+        csv,
+        parquet,
+        report_path,
+    )
+
+
+def _name(obj: Any) -> str:
+    return f"{obj.__module__}:{getattr(obj, '__qualname__', type(obj).__name__)}"
+
+
+def _analysis(
+    analysis: str | Analysis | None, loss_analysis: bool, pipeline: Mapping[str, Any]
+) -> tuple[Analysis, dict[str, Any]]:
+    """The function to run per key, and what identifies it in run.json."""
+    if analysis is None:
+        options = {"loss_analysis": loss_analysis, **pipeline}
+        return functools.partial(sdt_pipeline, **options), {"function": _name(sdt_pipeline), "options": options}
+    if loss_analysis or pipeline:
+        raise SdtError("--loss-analysis and --pipeline options apply to SDT's pipeline, not to --analysis")
+    function = load_analysis(analysis) if isinstance(analysis, str) else analysis
+    return function, {"function": _name(function)}
+
+
+def _keys(data: DataPlug, keys: Iterable[Any] | None, limit: int | None) -> list[tuple[Any, ...]]:
+    """The keys to process, each a tuple, in order, without repeats."""
+    try:
+        listed = list(data.keys() if keys is None else keys)
+    except SdtError:
+        raise
+    except Exception as exc:
+        raise SdtError(f"cannot list the keys of {data!r}: {type(exc).__name__}: {exc}") from exc
+    unique = dict.fromkeys(tuple(k) if isinstance(k, (tuple, list)) else (k,) for k in listed)
+    chosen = list(itertools.islice(unique, limit))
+    if not chosen:
+        raise SdtError(f"no data: {getattr(data, 'location', repr(data))} has no keys")
+    return chosen
+
+
+def _performance_report(path: Path | None) -> Any:
+    if path is None:
+        return nullcontext()
+    from distributed import performance_report
+
+    return performance_report(filename=str(path))
+
+
+def _submit_all(
+    client: Any,
+    todo: list[tuple[Any, ...]],
+    data: DataPlug,
+    function: Callable[..., Any],
+    log: ResultLog,
+    progress: Progress,
+    max_in_flight: int,
+    retries: int,
+) -> None:
+    """Keep about a second of work in flight (at least two keys per thread); log each result."""
+    from distributed import as_completed
+
+    threads = max(1, sum(client.nthreads().values()))
+    pending = iter(todo)
+    owners: dict[str, tuple[Any, ...]] = {}
+    finished = as_completed()
+
+    def refill(target: int) -> None:
+        batch = list(itertools.islice(pending, max(0, target - len(owners))))
+        if batch:
+            futures = client.map(process_key, batch, data=data, analysis=function, pure=False, retries=retries)
+            owners.update(zip((f.key for f in futures), batch, strict=True))
+            finished.update(futures)
+
+    refill(2 * threads)
+    for batch in finished.batches():
+        rows = [_row(owners.pop(future.key), future) for future in batch]
+        log.append(rows)
+        failed = sum(row["status"] != "ok" for row in rows)
+        progress.update(len(rows) - failed, failed)
+        refill(min(max_in_flight, max(2 * threads, int(progress.rate))))
+
+
+def _row(key: tuple[Any, ...], future: Any) -> dict[str, Any]:
+    """The task's row; or, when the cluster lost the task for good, a row a resume retries."""
+    if future.status == "finished":
+        return future.result()  # type: ignore[no-any-return]
+    error = future.exception()
+    return {"key": list(key), "status": "error", "stage": CLUSTER_STAGE, "error": f"{type(error).__name__}: {error}"}
