@@ -111,6 +111,7 @@ def test_up_check_starts_computes_and_tears_down(sdt):
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_up_serves_until_a_signal_then_tears_everything_down_and_exits_0(stop):
+    before = set(live_processes())
     proc = subprocess.Popen(
         [SDT, *SMALL_LOCAL, "--set", "silence_logs=40"],
         stdout=subprocess.PIPE,
@@ -125,7 +126,7 @@ def test_up_serves_until_a_signal_then_tears_everything_down_and_exits_0(stop):
         with Client(lines[0].split()[1], timeout=30) as client:
             assert client.submit(sum, [1, 2, 3]).result() == 6
             assert len(client.scheduler_info()["workers"]) == 2
-        started = set(live_processes())
+        started = set(live_processes()) - before
         assert len(started) >= 3  # sdt and its two worker processes
         proc.send_signal(stop)
         assert proc.wait(timeout=60) == 0, proc.stderr.read()

@@ -87,10 +87,11 @@ def test_a_killed_run_resumes_with_every_key_exactly_once(tmp_path):
         "--no-report",
         *SMALL_ARGS,
     ]
+    before = set(live_processes())
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_rows(out, 200, proc)
-        started = set(live_processes())
+        started = set(live_processes()) - before
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
