@@ -42,3 +42,18 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark suite (not part of `nox`): writes bench/results/latest.json and .md."""
+    session.run_install(
+        "uv",
+        "sync",
+        "--locked",
+        "--all-extras",
+        "--group",
+        "test",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+    )
+    session.run("python", "bench/run.py", *session.posargs)

@@ -92,6 +92,7 @@ def process_key(key: tuple[Any, ...], data: DataPlug, analysis: Analysis) -> dic
 
     row: dict[str, Any] = {"key": list(key), "status": "ok", "stage": None, "error": None}
     timings: dict[str, float] = {}
+    row["start_time"] = round(time.time(), 3)
     start = time.perf_counter()
     try:
         with stage("load", timings):

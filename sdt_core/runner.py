@@ -59,11 +59,13 @@ def run(
     retries: int = 3,
     report: bool = True,
     progress_interval: float = 10.0,
+    biggest_first: bool = True,
 ) -> RunSummary:
     """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
 
     `data` is a directory, a data plug URL (`s3://bucket/prefix`) or a DataPlug; None is the
-    embedded sample set. Raises `SdtError` on bad input, before anything starts.
+    embedded sample set. Keys go biggest first when the data plug can weigh them. Raises
+    `SdtError` on bad input, before anything starts.
     """
     from sdt_core.dataplugs.sample import SampleData
 
@@ -82,6 +84,8 @@ def run(
     log = ResultLog(Path(out), run_id, resume)
     earlier = log.done() & set(todo) if resume else set()
     todo = [key for key in todo if key not in earlier]
+    if biggest_first:
+        todo = _biggest_first(data_plug, todo)
     report_path = Path(out) / REPORT if report and todo else None
     try:
         if todo:
@@ -139,6 +143,20 @@ def _keys(data: DataPlug, keys: Iterable[Any] | None, limit: int | None) -> list
     return chosen
 
 
+def _biggest_first(data: DataPlug, keys: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Keys by the plug's `weight`, biggest first, so no big system starts last; else as given."""
+    weight = getattr(data, "weight", None)
+    try:
+        weights = [weight(key) for key in keys] if weight else []
+    except OSError:
+        return keys
+    known = [w for w in weights if w is not None]
+    if len(known) != len(keys):
+        return keys
+    order = sorted(range(len(keys)), key=lambda i: -known[i])  # stable: ties keep their order
+    return [keys[i] for i in order]
+
+
 def _performance_report(path: Path | None) -> Any:
     if path is None:
         return nullcontext()
@@ -175,6 +193,7 @@ def _submit_all(
     refill(2 * threads)
     for batch in finished.batches():
         rows = [_row(owners.pop(future.key), future) for future in batch]
+        batch.clear()  # release the finished tasks on the scheduler before adding new ones
         log.append(rows)
         failed = sum(row["status"] != "ok" for row in rows)
         progress.update(len(rows) - failed, failed)

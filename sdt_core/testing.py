@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -79,8 +80,9 @@ def no_leaks(timeout: float = 15.0) -> Iterator[None]:
         time.sleep(0.1)
 
 
-# Fixtures: `from sdt_core.testing import leak_check, dask_scratch` in a conftest.py makes
-# every test there fail on a leak and keeps Dask's scratch files in a removed temp folder.
+# Fixtures and hooks: `from sdt_core.testing import dask_scratch, leak_check, pytest_configure,
+# pytest_unconfigure` in a conftest.py makes every test there fail on a leak, and keeps all
+# temporary files (Dask's scratch space included) in a folder of the session's own, removed.
 
 
 @pytest.fixture(autouse=True)
@@ -171,3 +173,15 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield moto_server
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A temporary folder of this session's own: concurrent sessions never share one."""
+    if not config.option.basetemp:
+        config.option.basetemp = tempfile.mkdtemp(prefix="sdt-pytest-")
+        config._sdt_basetemp = config.option.basetemp  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if getattr(config, "_sdt_basetemp", None):
+        shutil.rmtree(config._sdt_basetemp, ignore_errors=True)

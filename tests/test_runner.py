@@ -207,7 +207,8 @@ def test_keys_in_flight_stay_bounded(tmp_path, monkeypatch):
         report=False,
     )
     tasks = pd.read_csv(summary.summary_csv)["tasks"]
-    assert summary.ok == 60 and tasks.max() <= 6 + 2  # a finished batch is released with the next refill
+    # At most 6 in flight, plus finished ones the scheduler has not yet seen released.
+    assert summary.ok == 60 and tasks.max() <= 2 * 6
 
 
 def test_the_pipeline_and_loss_analysis_options_reach_sdt(tmp_path):

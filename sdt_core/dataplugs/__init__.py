@@ -48,6 +48,10 @@ class DataPlug(Options):
         """The data of one key: timestamps (index or column) and a power column."""
         raise NotImplementedError
 
+    def weight(self, key: tuple[Any, ...]) -> float | None:
+        """How big the key's data is, if known cheaply (e.g. file size): biggest go first."""
+        return None
+
 
 class DataPlugRegistry(EntryPointRegistry):
     group = DATA_GROUP

@@ -57,3 +57,6 @@ class CsvDirectory(CsvFiles):
 
     def get_data(self, key: tuple[Any, ...]) -> pd.DataFrame:
         return self.read(str(Path(self.path) / f"{key[0]}{self.ext}"))
+
+    def weight(self, key: tuple[Any, ...]) -> float | None:
+        return float((Path(self.path) / f"{key[0]}{self.ext}").stat().st_size)

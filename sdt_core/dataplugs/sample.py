@@ -21,6 +21,7 @@ from sdt_core.settings import setting
 
 #: The real sample systems shipped inside the solar-data-tools wheel (package sdt_dask).
 REAL_SYSTEMS = ("TAEFC1044741", "ZT162185000441C1203")
+REAL_DAYS = {"TAEFC1044741": 490, "ZT162185000441C1203": 226}
 SYNTHETIC = "synthetic-"
 STEP = pd.Timedelta(minutes=5)
 
@@ -86,6 +87,11 @@ class SampleData(DataPlug):
     def keys(self) -> Iterable[tuple[str]]:
         real = [(name,) for name in REAL_SYSTEMS] if self.real else []
         return real + [(f"{SYNTHETIC}{i:03d}",) for i in range(self.systems)]
+
+    def weight(self, key: tuple[Any, ...]) -> float | None:
+        """Days of data."""
+        name = str(key[0])
+        return float(self.days) if name.startswith(SYNTHETIC) else float(REAL_DAYS[name])
 
     def get_data(self, key: tuple[Any, ...]) -> pd.DataFrame:
         name = str(key[0])

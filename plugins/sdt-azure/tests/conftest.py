@@ -1,1 +1,6 @@
-from sdt_core.testing import dask_scratch, leak_check  # noqa: F401  (autouse fixtures)
+from sdt_core.testing import (  # noqa: F401  (fixtures and hooks)
+    dask_scratch,
+    leak_check,
+    pytest_configure,
+    pytest_unconfigure,
+)

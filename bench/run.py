@@ -1,0 +1,289 @@
+"""The benchmark suite: `nox -s bench` (or `python bench/run.py`).
+
+Every figure is a ratio of two variants measured side by side in one run, alternating
+their order over the repeats; absolute times on a shared machine drift, ratios less so.
+Writes bench/results/latest.json and bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PREFIX = "BENCH-RESULT "
+
+
+def measure(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one variant in its own process; add wall time and the largest process's peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "variants.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    peak = 0.0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not stop.wait(0.2):
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max([peak] + [p.memory_info().rss / 2**20 for p in tree if p.is_running()])
+            except psutil.Error:
+                continue
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, _ = proc.communicate()
+    stop.set()
+    sampler.join()
+    lines = [line for line in out.splitlines() if line.startswith(PREFIX)]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"variant {args} failed with exit code {proc.returncode}")
+    result = json.loads(lines[-1][len(PREFIX) :])
+    return result | {"wall_s": time.perf_counter() - start, "largest_process_mb": peak}
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def side_by_side(repeats: int, a: list[str], b: list[str], **kwargs: Any) -> tuple[list[dict], list[dict]]:
+    """`repeats` runs of each, in the order a b, b a, a b, ..."""
+    first, second = [], []
+    for i in range(repeats):
+        pair = [(first, a), (second, b)]
+        for results, args in pair if i % 2 == 0 else reversed(pair):
+            results.append(measure(args, **kwargs))
+            print(f"  {' '.join(args)}: {results[-1]['wall_s']:.1f} s", flush=True)
+    return first, second
+
+
+def efficiency(rows: list[dict], wall: float, threads: int) -> dict[str, float]:
+    """Parallel efficiency and the distance to the lower bound, from the runner's rows."""
+    durations = [r["total_s"] for r in rows]
+    span = max(r["start_time"] + r["total_s"] for r in rows) - min(r["start_time"] for r in rows)
+    bound = max(max(durations), sum(durations) / threads)
+    return {
+        "efficiency": sum(durations) / (span * threads),
+        "wall_over_bound": span / bound,
+        "processing_s": span,
+        "lower_bound_s": bound,
+        "run_wall_s": wall,
+    }
+
+
+def bench_runner(repeats: int, synthetic: int, loss: bool) -> dict[str, Any]:
+    extra = ["--synthetic", str(synthetic)] + (["--loss"] if loss else [])
+    ours, original = side_by_side(repeats, ["runner-ours", *extra], ["runner-original", *extra])
+    ratio_wall = [o["wall_s"] / r["wall_s"] for o, r in zip(ours, original, strict=True)]
+    ratio_mem = [o["largest_process_mb"] / r["largest_process_mb"] for o, r in zip(ours, original, strict=True)]
+    return {
+        "systems": synthetic + 2,
+        "wall_s": {"ours": stats([o["wall_s"] for o in ours]), "original": stats([r["wall_s"] for r in original])},
+        "largest_process_mb": {
+            "ours": stats([o["largest_process_mb"] for o in ours]),
+            "original": stats([r["largest_process_mb"] for r in original]),
+        },
+        "wall_ratio": stats(ratio_wall),
+        "memory_ratio": stats(ratio_mem),
+        "ok": {"ours": [o["ok"] for o in ours], "original": [r["ok"] for r in original]},
+        "parallel": [efficiency(o["rows"], o["seconds"], threads=2) for o in ours],
+    }
+
+
+def bench_order(repeats: int, synthetic: int) -> dict[str, Any]:
+    extra = ["--synthetic", str(synthetic)]
+    biggest, given = side_by_side(repeats, ["runner-ours", *extra], ["runner-ours", *extra, "--given-order"])
+    eff = {
+        name: [efficiency(r["rows"], r["seconds"], 2) for r in runs]
+        for name, runs in (("biggest_first", biggest), ("given_order", given))
+    }
+    return {
+        name: {k: stats([e[k] for e in runs]) for k in ("efficiency", "wall_over_bound", "processing_s")}
+        for name, runs in eff.items()
+    }
+
+
+def bench_scale(repeats: int, keys: int) -> dict[str, Any]:
+    cluster = subprocess.Popen(
+        [
+            Path(sys.executable).with_name("sdt"),
+            "up",
+            "local",
+            "--workers",
+            "2",
+            "--threads",
+            "1",
+            "--memory",
+            "4",
+            "--dashboard-address",
+            "127.0.0.1:0",
+            "--set",
+            "silence_logs=50",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        address = cluster.stdout.readline().split()[1]
+        common = ["--address", address, "--keys", str(keys)]
+        ours, raw = side_by_side(repeats, ["scale-ours", *common], ["scale-raw", *common])
+    finally:
+        cluster.terminate()
+        cluster.wait(timeout=60)
+    ratio = [o["keys_per_s"] / r["keys_per_s"] for o, r in zip(ours, raw, strict=True)]
+    return {
+        "keys": keys,
+        "keys_per_s": {"ours": stats([o["keys_per_s"] for o in ours]), "raw": stats([r["keys_per_s"] for r in raw])},
+        "throughput_ratio": stats(ratio),
+        "client_peak_mb": {
+            "ours": stats([o["peak_rss_mb"] for o in ours]),
+            "raw": stats([r["peak_rss_mb"] for r in raw]),
+        },
+    }
+
+
+def bench_discovery(repeats: int) -> dict[str, Any]:
+    ours_cmd = [sys.executable, "-c", "import sdt_core; sdt_core.list_plugs()"]
+    base_cmd = [sys.executable, "-c", "import pluggy, importlib.metadata"]
+    times: dict[str, list[float]] = {"ours": [], "baseline": []}
+    for i in range(repeats * 10):
+        for name, cmd in (("ours", ours_cmd), ("baseline", base_cmd))[:: 1 if i % 2 == 0 else -1]:
+            start = time.perf_counter()
+            subprocess.run(cmd, check=True)
+            times[name].append(time.perf_counter() - start)
+    ratio = [o / b for o, b in zip(times["ours"], times["baseline"], strict=True)]
+    return {"ms": {k: stats([t * 1000 for t in v]) for k, v in times.items()}, "ratio": stats(ratio)}
+
+
+def bench_start(repeats: int) -> dict[str, Any]:
+    ours, raw = side_by_side(repeats * 2, ["start-ours"], ["start-raw"])
+    ratio = [o["seconds"] / r["seconds"] for o, r in zip(ours, raw, strict=True)]
+    return {
+        "seconds": {"ours": stats([o["seconds"] for o in ours]), "raw": stats([r["seconds"] for r in raw])},
+        "ratio": stats(ratio),
+    }
+
+
+def machine() -> dict[str, Any]:
+    packages = ("sdt-core", "dask", "distributed", "solar-data-tools", "pandas", "numpy")
+    return {
+        "date": datetime.date.today().isoformat(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "versions": {p: version(p) for p in packages},
+    }
+
+
+def fmt(s: dict[str, float], unit: str = "", digits: int = 2) -> str:
+    return f"{s['median']:.{digits}f}{unit} ({s['min']:.{digits}f} to {s['max']:.{digits}f})"
+
+
+def table(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        f"# sdt-core benchmarks, {m['date']}",
+        "",
+        f"{m['cpus']} CPUs, {m['memory_gib']} GiB, Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + ".",
+        "Each figure: median (min to max) over the repeats; ratios are ours / the other, measured side by side.",
+        "",
+        "| figure | value | target |",
+        "| --- | --- | --- |",
+    ]
+    for name, key in (("pipeline only", "runner_pipeline"), ("with loss analysis", "runner_loss")):
+        if key in results:
+            r = results[key]
+            lines += [
+                f"| runner wall time vs the original, {name}, {r['systems']} systems | {fmt(r['wall_ratio'])} x "
+                f"({r['wall_s']['ours']['median']:.0f} s vs {r['wall_s']['original']['median']:.0f} s) | <= 0.8 |",
+                f"| runner peak memory (largest process) vs the original, {name} | {fmt(r['memory_ratio'])} x "
+                f"({r['largest_process_mb']['ours']['median']:.0f} vs "
+                f"{r['largest_process_mb']['original']['median']:.0f} MB) | <= 0.7 |",
+            ]
+    if "runner_pipeline" in results:
+        p = results["runner_pipeline"]["parallel"]
+        lines.append(f"| parallel efficiency, pipeline only | {fmt(stats([e['efficiency'] for e in p]))} | >= 0.9 |")
+        lines.append(f"| wall time / lower bound | {fmt(stats([e['wall_over_bound'] for e in p]))} | <= 1.1 |")
+    if "order" in results:
+        for name, o in results["order"].items():
+            lines.append(
+                f"| order {name.replace('_', ' ')}: efficiency; wall / bound | {fmt(o['efficiency'])}; "
+                f"{fmt(o['wall_over_bound'])} | |"
+            )
+    if "scale" in results:
+        s = results["scale"]
+        lines += [
+            f"| scale: throughput vs raw client.map, {s['keys']:,} keys | {fmt(s['throughput_ratio'])} x "
+            f"({s['keys_per_s']['ours']['median']:.0f} vs {s['keys_per_s']['raw']['median']:.0f} keys/s) | >= 0.8 |",
+            f"| scale: client peak memory | {fmt(s['client_peak_mb']['ours'], ' MB', 0)} "
+            f"(raw client.map: {fmt(s['client_peak_mb']['raw'], ' MB', 0)}) | < 500 MB |",
+        ]
+    if "discovery" in results:
+        d = results["discovery"]
+        lines.append(
+            f"| discovery vs `import pluggy, importlib.metadata` | {fmt(d['ratio'])} x "
+            f"({d['ms']['ours']['median']:.0f} vs {d['ms']['baseline']['median']:.0f} ms) | <= 1.5 |"
+        )
+    if "start" in results:
+        s = results["start"]
+        lines.append(
+            f"| start overhead vs Client(LocalCluster(...)) | {fmt(s['ratio'])} x "
+            f"({s['seconds']['ours']['median']:.2f} vs {s['seconds']['raw']['median']:.2f} s) | <= 1.1 |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--synthetic", type=int, default=8, help="synthetic systems next to the 2 real ones")
+    parser.add_argument("--keys", type=int, default=100_000, help="keys of the scale benchmark")
+    parser.add_argument(
+        "--only", nargs="*", default=["discovery", "start", "scale", "runner_pipeline", "order", "runner_loss"]
+    )
+    args = parser.parse_args()
+    results: dict[str, Any] = {"machine": machine(), "repeats": args.repeats}
+    benches = {
+        "discovery": lambda: bench_discovery(args.repeats),
+        "start": lambda: bench_start(args.repeats),
+        "scale": lambda: bench_scale(args.repeats, args.keys),
+        "runner_pipeline": lambda: bench_runner(args.repeats, args.synthetic, loss=False),
+        "order": lambda: bench_order(args.repeats, args.synthetic),
+        "runner_loss": lambda: bench_runner(args.repeats, args.synthetic, loss=True),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    for name in args.only:
+        print(f"{name} ...", flush=True)
+        results[name] = benches[name]()
+        (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))  # what is done survives a stop
+        (RESULTS / "latest.md").write_text(table(results))
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""One measured variant per process: `python bench/variants.py NAME [options]` prints JSON.
+
+Each variant is the thing measured and nothing else; `bench/run.py` starts them side by
+side, samples their memory and computes the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sdt_core import ClientPlug, DataPlug
+
+CLUSTER = {"workers": 2, "threads": 1, "memory": 8.0, "dashboard_address": "127.0.0.1:0"}
+
+
+def systems(synthetic: int) -> DataPlug:
+    """SDT's two real sample systems plus `synthetic` one-year systems of the generator."""
+    from sdt_core import open_data
+
+    return open_data(f"sample://?systems={synthetic}&days=365")
+
+
+class TinyData(DataPlug):
+    """N keys whose data is one small two-day frame: the runner's own cost, not the data's."""
+
+    count: int = 100_000
+
+    def keys(self) -> list[tuple[int]]:
+        return [(i,) for i in range(self.count)]
+
+    def get_data(self, key: tuple[Any, ...]) -> pd.DataFrame:
+        index = pd.date_range("2024-01-01", periods=2 * 24 + 1, freq="h")
+        return pd.DataFrame({"p": float(key[0] % 7)}, index=index)
+
+
+def trivial(frame: pd.DataFrame) -> dict[str, Any]:
+    return {"peak": float(frame.iloc[:, 0].max())}
+
+
+class Connect(ClientPlug):
+    """A ClientPlug for a running scheduler, as SDT's README lets users write their own."""
+
+    def __init__(self, address: str):
+        super().__init__()
+        self.address = address
+
+    def init_client(self) -> Any:
+        from distributed import Client
+
+        self.client = Client(self.address)
+        return self.client
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def runner_ours(args: argparse.Namespace) -> dict[str, Any]:
+    from sdt_core import run
+
+    with tempfile.TemporaryDirectory() as out:
+        summary = run(
+            systems(args.synthetic),
+            settings=CLUSTER,
+            out=out,
+            loss_analysis=args.loss,
+            report=False,
+            biggest_first=not args.given_order,
+        )
+        rows = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines()]
+    return {"seconds": summary.seconds, "ok": summary.ok, "failed": summary.failed, "rows": rows}
+
+
+def runner_original(args: argparse.Namespace) -> dict[str, Any]:
+    """SDT's own Runner (sdt_dask, solar-data-tools 2.1.5) fed through a correct DataPlug.
+
+    Its LocalFiles plug cannot read the sample files, so the keys come from the same data
+    plug as ours. It always runs the loss analysis of systems over 365 days; for the
+    pipeline-only figure, that step is made to fail at once on the workers.
+    """
+    from distributed import Client, LocalCluster
+    from sdt_dask.dask_tool.runner import Runner
+
+    data = systems(args.synthetic)
+    start = time.monotonic()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="8GiB", dashboard_address="127.0.0.1:0")
+    client = Client(cluster)
+    if not args.loss:
+        client.run(_no_loss_analysis)
+    with tempfile.TemporaryDirectory() as out:
+        runner = Runner(client, output_path=out)
+        runner.set_up(list(data.keys()), data)
+        runner.get_result()  # computes, writes its summary and report, shuts the cluster down
+        table = pd.read_csv(next(Path(out).glob("*summary_report.csv")))
+    cluster.close()
+    ok = int((table["run_pipeline error"] == "No error").sum())
+    return {"seconds": round(time.monotonic() - start, 1), "ok": ok, "failed": len(table) - ok}
+
+
+def _no_loss_analysis() -> None:
+    import solardatatools
+
+    def skipped(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("loss analysis skipped for the pipeline-only benchmark")
+
+    solardatatools.DataHandler.run_loss_factor_analysis = skipped
+
+
+def scale_ours(args: argparse.Namespace) -> dict[str, Any]:
+    from sdt_core import run
+
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        summary = run(
+            TinyData(count=args.keys),
+            plug=Connect(args.address),
+            out=out,
+            analysis=trivial,
+            report=False,
+            biggest_first=False,
+            progress_interval=3600,
+        )
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "keys_per_s": args.keys / seconds, "ok": summary.ok, "peak_rss_mb": peak_rss_mb()}
+
+
+def scale_raw(args: argparse.Namespace) -> dict[str, Any]:
+    from distributed import Client
+
+    from sdt_core.analysis import process_key
+
+    data = TinyData(count=args.keys)
+    with Client(args.address) as client:
+        start = time.perf_counter()
+        futures = client.map(process_key, data.keys(), data=data, analysis=trivial, pure=False)
+        rows = client.gather(futures)
+        seconds = time.perf_counter() - start
+        del futures
+    ok = sum(row["status"] == "ok" for row in rows)
+    return {"seconds": seconds, "keys_per_s": args.keys / seconds, "ok": ok, "peak_rss_mb": peak_rss_mb()}
+
+
+def start_ours(args: argparse.Namespace) -> dict[str, Any]:
+    import distributed  # noqa: F401  (imports are not what is measured)
+
+    from sdt_core import get_plug
+
+    start = time.perf_counter()
+    plug = get_plug("local", workers=2, threads=1, memory=1, dashboard_address="127.0.0.1:0")
+    client = plug.init_client()
+    client.submit(sum, [1, 2]).result()
+    seconds = time.perf_counter() - start
+    plug.close()
+    return {"seconds": seconds}
+
+
+def start_raw(args: argparse.Namespace) -> dict[str, Any]:
+    from distributed import Client, LocalCluster
+
+    start = time.perf_counter()
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, memory_limit="1GiB", dashboard_address="127.0.0.1:0", host="127.0.0.1"
+    )
+    client = Client(cluster)
+    client.submit(sum, [1, 2]).result()
+    seconds = time.perf_counter() - start
+    client.close()
+    cluster.close()
+    return {"seconds": seconds}
+
+
+VARIANTS = {
+    f.__name__.replace("_", "-"): f
+    for f in (runner_ours, runner_original, scale_ours, scale_raw, start_ours, start_raw)
+}
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("variant", choices=VARIANTS)
+    parser.add_argument("--synthetic", type=int, default=8)
+    parser.add_argument("--loss", action="store_true")
+    parser.add_argument("--given-order", action="store_true")
+    parser.add_argument("--address")
+    parser.add_argument("--keys", type=int, default=100_000)
+    arguments = parser.parse_args()
+    result = VARIANTS[arguments.variant](arguments)
+    print("BENCH-RESULT " + json.dumps(result), flush=True)
+    sys.exit(0)
