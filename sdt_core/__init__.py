@@ -4,13 +4,34 @@ Importing sdt-core and listing plugs imports no Dask, pandas or cloud SDK: backe
 imported only when a cluster is made, data libraries only when data is read.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from sdt_core.clientplug import ClientPlug, RegisteredPlug, get_plug
-from sdt_core.dataplugs import DataPlug, list_data_plugs, open_data
 from sdt_core.errors import PlugUnusableError, SdtError, SettingsError, UnknownPlugError
 from sdt_core.hookspecs import hookimpl
 from sdt_core.plugins import GROUP, PlugInfo, list_plugs
-from sdt_core.runner import RunSummary, run
 from sdt_core.settings import Options, SettingInfo, Settings, setting
+
+if TYPE_CHECKING:
+    from sdt_core.dataplugs import DataPlug, list_data_plugs, open_data
+    from sdt_core.runner import RunSummary, run
+
+#: Loaded on first use, so that listing plugs does not pay for the runner and data plugs.
+_LAZY = {
+    "DataPlug": "sdt_core.dataplugs",
+    "list_data_plugs": "sdt_core.dataplugs",
+    "open_data": "sdt_core.dataplugs",
+    "RunSummary": "sdt_core.runner",
+    "run": "sdt_core.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sdt_core' has no attribute {name!r}")
+
 
 __all__ = [
     "GROUP",

@@ -181,7 +181,7 @@ def _submit_all(
     threads = max(1, sum(client.nthreads().values()))
     pending = iter(todo)
     owners: dict[str, tuple[Any, ...]] = {}
-    finished = as_completed()
+    finished = as_completed(with_results=True, raise_errors=False)  # results fetched in the background
 
     def refill(target: int) -> None:
         batch = list(itertools.islice(pending, max(0, target - len(owners))))
@@ -192,7 +192,7 @@ def _submit_all(
 
     refill(2 * threads)
     for batch in finished.batches():
-        rows = [_row(owners.pop(future.key), future) for future in batch]
+        rows = [_row(owners.pop(future.key), future, result) for future, result in batch]
         batch.clear()  # release the finished tasks on the scheduler before adding new ones
         log.append(rows)
         failed = sum(row["status"] != "ok" for row in rows)
@@ -200,9 +200,8 @@ def _submit_all(
         refill(min(max_in_flight, max(2 * threads, int(progress.rate))))
 
 
-def _row(key: tuple[Any, ...], future: Any) -> dict[str, Any]:
+def _row(key: tuple[Any, ...], future: Any, result: Any) -> dict[str, Any]:
     """The task's row; or, when the cluster lost the task for good, a row a resume retries."""
     if future.status == "finished":
-        return future.result()  # type: ignore[no-any-return]
-    error = future.exception()
-    return {"key": list(key), "status": "error", "stage": CLUSTER_STAGE, "error": f"{type(error).__name__}: {error}"}
+        return result  # type: ignore[no-any-return]
+    return {"key": list(key), "status": "error", "stage": CLUSTER_STAGE, "error": f"{type(result).__name__}: {result}"}

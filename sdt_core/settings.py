@@ -19,10 +19,8 @@ from __future__ import annotations
 import ast
 import copy
 import dataclasses
-import difflib
 import importlib
 import inspect
-import json
 import re
 import types
 import typing
@@ -267,6 +265,8 @@ def backend_parameters(cls: type[Options]) -> set[str]:
 
 
 def _unknown(plug: str, cls: type[Options], key: str) -> SettingsError:
+    import difflib
+
     declared = [f.name for f in _declared_fields(cls)]
     hint = difflib.get_close_matches(key, declared, n=1)
     msg = f"plug '{plug}' has no setting '{key}'; "
@@ -348,6 +348,8 @@ def parse_text(tp: Any, text: str) -> Any:
             return text
     if tp is str:
         return text
+    import json
+
     try:
         return json.loads(text)
     except json.JSONDecodeError:

@@ -175,13 +175,15 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).close()
 
 
+_SESSION_TEMP = pytest.StashKey[str]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """A temporary folder of this session's own: concurrent sessions never share one."""
     if not config.option.basetemp:
-        config.option.basetemp = tempfile.mkdtemp(prefix="sdt-pytest-")
-        config._sdt_basetemp = config.option.basetemp  # type: ignore[attr-defined]
+        config.option.basetemp = config.stash[_SESSION_TEMP] = tempfile.mkdtemp(prefix="sdt-pytest-")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if getattr(config, "_sdt_basetemp", None):
-        shutil.rmtree(config._sdt_basetemp, ignore_errors=True)
+    if _SESSION_TEMP in config.stash:
+        shutil.rmtree(config.stash[_SESSION_TEMP], ignore_errors=True)
