@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tiny import TinyData, trivial  # importable by the workers too (PYTHONPATH), as a real analysis is
 
 from sdt_core import ClientPlug, DataPlug
 
@@ -27,23 +28,6 @@ def systems(synthetic: int) -> DataPlug:
     from sdt_core import open_data
 
     return open_data(f"sample://?systems={synthetic}&days=365")
-
-
-class TinyData(DataPlug):
-    """N keys whose data is one small two-day frame: the runner's own cost, not the data's."""
-
-    count: int = 100_000
-
-    def keys(self) -> list[tuple[int]]:
-        return [(i,) for i in range(self.count)]
-
-    def get_data(self, key: tuple[Any, ...]) -> pd.DataFrame:
-        index = pd.date_range("2024-01-01", periods=2 * 24 + 1, freq="h")
-        return pd.DataFrame({"p": float(key[0] % 7)}, index=index)
-
-
-def trivial(frame: pd.DataFrame) -> dict[str, Any]:
-    return {"peak": float(frame.iloc[:, 0].max())}
 
 
 class Connect(ClientPlug):
@@ -73,7 +57,7 @@ def runner_ours(args: argparse.Namespace) -> dict[str, Any]:
             settings=CLUSTER,
             out=out,
             loss_analysis=args.loss,
-            report=False,
+            report=True,
             biggest_first=not args.given_order,
         )
         rows = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines()]

@@ -1,12 +1,13 @@
 """The main job: one analysis per key of a data plug, on the cluster a plug made.
 
 Everything is checked before the cluster starts. Keys go to the cluster a bounded number
-at a time (about one second of work, at least two per worker thread), each result is
+at a time (about two seconds of work, at least 8 per worker thread), each result is
 logged as it arrives, and only small rows cross the network.
 """
 
 from __future__ import annotations
 
+import collections
 import datetime
 import functools
 import itertools
@@ -175,7 +176,7 @@ def _submit_all(
     max_in_flight: int,
     retries: int,
 ) -> None:
-    """Keep about a second of work in flight (at least two keys per thread); log each result."""
+    """Keep about two seconds of work in flight (at least 8 keys per thread); log each result."""
     from distributed import as_completed
 
     threads = max(1, sum(client.nthreads().values()))
@@ -184,20 +185,29 @@ def _submit_all(
     finished = as_completed(with_results=True, raise_errors=False)  # results fetched in the background
 
     def refill(target: int) -> None:
-        batch = list(itertools.islice(pending, max(0, target - len(owners))))
+        room = target - len(owners)
+        if room < max(1, target // 4):  # one client.map per quarter of the window, not per result
+            return
+        batch = list(itertools.islice(pending, room))
         if batch:
             futures = client.map(process_key, batch, data=data, analysis=function, pure=False, retries=retries)
             owners.update(zip((f.key for f in futures), batch, strict=True))
             finished.update(futures)
 
-    refill(2 * threads)
+    recent: collections.deque[tuple[float, int]] = collections.deque()  # (time, keys finished)
+    refill(min(max_in_flight, 8 * threads))
     for batch in finished.batches():
         rows = [_row(owners.pop(future.key), future, result) for future, result in batch]
         batch.clear()  # release the finished tasks on the scheduler before adding new ones
         log.append(rows)
         failed = sum(row["status"] != "ok" for row in rows)
         progress.update(len(rows) - failed, failed)
-        refill(min(max_in_flight, max(2 * threads, int(progress.rate))))
+        now = time.monotonic()
+        recent.append((now, len(rows)))
+        while now - recent[0][0] > 2.0:
+            recent.popleft()
+        two_seconds_of_work = sum(n for _, n in recent)  # keys finished in the last two seconds
+        refill(min(max_in_flight, max(8 * threads, two_seconds_of_work)))
 
 
 def _row(key: tuple[Any, ...], future: Any, result: Any) -> dict[str, Any]:
