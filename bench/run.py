@@ -15,8 +15,10 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -28,15 +30,15 @@ RESULTS = HERE / "results"
 PREFIX = "BENCH-RESULT "
 
 
-def measure(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+def measure(args: list[str]) -> dict[str, Any]:
     """Run one variant in its own process; add wall time and the largest process's peak RSS."""
     start = time.perf_counter()
+    errors = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "variants.py"), *args],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=errors,
         text=True,
-        env=env,
     )
     peak = 0.0
     stop = threading.Event()
@@ -57,8 +59,11 @@ def measure(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any
     stop.set()
     sampler.join()
     lines = [line for line in out.splitlines() if line.startswith(PREFIX)]
+    errors.seek(0)
+    failure = errors.read()[-3000:]
+    errors.close()
     if proc.returncode or not lines:
-        raise RuntimeError(f"variant {args} failed with exit code {proc.returncode}")
+        raise RuntimeError(f"variant {args} failed ({proc.returncode}):\n{failure}")
     result = json.loads(lines[-1][len(PREFIX) :])
     return result | {"wall_s": time.perf_counter() - start, "largest_process_mb": peak}
 
@@ -67,13 +72,15 @@ def stats(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
-def side_by_side(repeats: int, a: list[str], b: list[str], **kwargs: Any) -> tuple[list[dict], list[dict]]:
+def side_by_side(
+    repeats: int, a: list[str], b: list[str], run: Callable[[list[str]], dict[str, Any]] = measure
+) -> tuple[list[dict], list[dict]]:
     """`repeats` runs of each, in the order a b, b a, a b, ..."""
     first, second = [], []
     for i in range(repeats):
         pair = [(first, a), (second, b)]
         for results, args in pair if i % 2 == 0 else reversed(pair):
-            results.append(measure(args, **kwargs))
+            results.append(run(args))
             print(f"  {' '.join(args)}: {results[-1]['wall_s']:.1f} s", flush=True)
     return first, second
 
@@ -124,7 +131,13 @@ def bench_order(repeats: int, synthetic: int) -> dict[str, Any]:
     }
 
 
-def bench_scale(repeats: int, keys: int) -> dict[str, Any]:
+def on_fresh_cluster(variant: str, keys: int) -> list[str]:
+    """Arguments of a scale variant, to run against a 2-worker cluster started for it alone."""
+    return [variant, "--keys", str(keys), "--address", "{fresh}"]
+
+
+def measure_on_fresh_cluster(args: list[str]) -> dict[str, Any]:
+    """`sdt up local` in its own process (so the client's memory is the client's), then the variant."""
     cluster = subprocess.Popen(
         [
             Path(sys.executable).with_name("sdt"),
@@ -144,14 +157,20 @@ def bench_scale(repeats: int, keys: int) -> dict[str, Any]:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=os.environ | {"PYTHONPATH": str(HERE)},  # the workers import bench/tiny.py
     )
     try:
         address = cluster.stdout.readline().split()[1]
-        common = ["--address", address, "--keys", str(keys)]
-        ours, raw = side_by_side(repeats, ["scale-ours", *common], ["scale-raw", *common])
+        return measure([a.replace("{fresh}", address) for a in args])
     finally:
         cluster.terminate()
         cluster.wait(timeout=60)
+
+
+def bench_scale(repeats: int, keys: int) -> dict[str, Any]:
+    ours, raw = side_by_side(
+        repeats, on_fresh_cluster("scale-ours", keys), on_fresh_cluster("scale-raw", keys), run=measure_on_fresh_cluster
+    )
     ratio = [o["keys_per_s"] / r["keys_per_s"] for o, r in zip(ours, raw, strict=True)]
     return {
         "keys": keys,
