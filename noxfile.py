@@ -12,9 +12,8 @@ PLUGS = ["local", "fargate", "azure"]
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.2", "psutil>=5.9"]
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """The full suite: sdt-core and every plug, from the uv workspace with all extras."""
+def sync_workspace(session: nox.Session) -> None:
+    """The uv workspace, all extras and the test tools, into the session's environment."""
     session.run_install(
         "uv",
         "sync",
@@ -24,6 +23,12 @@ def tests(session: nox.Session) -> None:
         "test",
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The full suite: sdt-core and every plug, from the uv workspace with all extras."""
+    sync_workspace(session)
     session.run("pytest", *session.posargs)
 
 
@@ -47,13 +52,5 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The benchmark suite (not part of `nox`): writes bench/results/latest.json and .md."""
-    session.run_install(
-        "uv",
-        "sync",
-        "--locked",
-        "--all-extras",
-        "--group",
-        "test",
-        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
-    )
+    sync_workspace(session)
     session.run("python", "bench/run.py", *session.posargs)

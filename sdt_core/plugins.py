@@ -13,7 +13,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pluggy
 
@@ -44,11 +44,26 @@ class PlugInfo:
         return self.status == "ok"
 
 
+RegistryT = typing.TypeVar("RegistryT", bound="EntryPointRegistry")
+
+
 class EntryPointRegistry:
     """Records for every entry point of `group`; each is loaded on its own, errors kept."""
 
     group: str = ""
     noun: str = "plug"
+    _shared: ClassVar[dict[type, EntryPointRegistry]] = {}
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def shared(cls: type[RegistryT], refresh: bool = False) -> RegistryT:
+        """This process's registry of this kind, loaded from the entry points on first use."""
+        with cls._lock:
+            if refresh or cls not in cls._shared:
+                loaded = cls()
+                loaded.load_entry_points()
+                cls._shared[cls] = loaded
+            return typing.cast(RegistryT, cls._shared[cls])
 
     def __init__(self) -> None:
         self.records: list[PlugInfo] = []  # every entry point, broken or taken names included
@@ -196,19 +211,9 @@ def _set_by_user(key: str) -> bool:
     return current is not missing and current != dask.config.get(key, default=missing, config=defaults)
 
 
-_lock = threading.Lock()
-_registry: PlugRegistry | None = None
-
-
 def registry(refresh: bool = False) -> PlugRegistry:
     """The process's plug registry, loaded from the entry points on first use."""
-    global _registry
-    with _lock:
-        if _registry is None or refresh:
-            loaded = PlugRegistry()
-            loaded.load_entry_points()
-            _registry = loaded
-        return _registry
+    return PlugRegistry.shared(refresh)
 
 
 def list_plugs(refresh: bool = False) -> list[PlugInfo]:

@@ -8,7 +8,6 @@ group `sdt_core.dataplugs` is loaded on its own; its name is the URL scheme it s
 
 from __future__ import annotations
 
-import threading
 import typing
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -81,19 +80,9 @@ class DataPlugRegistry(EntryPointRegistry):
         return validate(scheme, cls, values | dict(options or {}))
 
 
-_lock = threading.Lock()
-_registry: DataPlugRegistry | None = None
-
-
 def data_registry(refresh: bool = False) -> DataPlugRegistry:
     """The process's data plug registry, loaded from the entry points on first use."""
-    global _registry
-    with _lock:
-        if _registry is None or refresh:
-            loaded = DataPlugRegistry()
-            loaded.load_entry_points()
-            _registry = loaded
-        return _registry
+    return DataPlugRegistry.shared(refresh)
 
 
 def list_data_plugs(refresh: bool = False) -> list[PlugInfo]:
