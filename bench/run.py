@@ -296,11 +296,13 @@ def main() -> None:
         "runner_loss": lambda: bench_runner(args.repeats, args.synthetic, loss=True),
     }
     RESULTS.mkdir(exist_ok=True)
-    for name in args.only:
-        print(f"{name} ...", flush=True)
-        results[name] = benches[name]()
-        (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))  # what is done survives a stop
-        (RESULTS / "latest.md").write_text(table(results))
+    with tempfile.TemporaryDirectory(prefix="sdt-bench-") as scratch:
+        os.environ["DASK_TEMPORARY_DIRECTORY"] = scratch  # every cluster below spills here, removed after
+        for name in args.only:
+            print(f"{name} ...", flush=True)
+            results[name] = benches[name]()
+            (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))  # what is done survives a stop
+            (RESULTS / "latest.md").write_text(table(results))
     print(table(results))
 
 
