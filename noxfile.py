@@ -10,6 +10,8 @@ nox.options.sessions = ["lint", "tests", "plug"]
 
 PLUGS = ["local", "fargate", "azure"]
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.2", "psutil>=5.9"]
+#: What a plug's own tests need beyond TEST_TOOLS: fargate's run against moto's AWS API.
+PLUG_TEST_TOOLS = {"fargate": ["moto[server]>=5.0", "boto3>=1.28"]}
 
 
 def sync_workspace(session: nox.Session) -> None:
@@ -36,7 +38,7 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("plug", PLUGS)
 def plug(session: nox.Session, plug: str) -> None:
     """One plug alone: sdt-core and that plug installed (not editable) into a fresh env."""
-    session.install("--no-sources", ".", f"./plugins/sdt-{plug}", *TEST_TOOLS)
+    session.install("--no-sources", ".", f"./plugins/sdt-{plug}", *TEST_TOOLS, *PLUG_TEST_TOOLS.get(plug, []))
     session.run("pytest", f"plugins/sdt-{plug}/tests", *session.posargs)
 
 

@@ -8,7 +8,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.clientplug import ClientPlug, RegisteredPlug, get_plug
-from sdt_core.errors import PlugUnusableError, SdtError, SettingsError, UnknownPlugError
+from sdt_core.errors import (
+    ClusterStartError,
+    PlugUnusableError,
+    SdtError,
+    SettingsError,
+    UnknownPlugError,
+    VersionMismatchError,
+)
 from sdt_core.hookspecs import hookimpl
 from sdt_core.plugins import GROUP, PlugInfo, list_plugs
 from sdt_core.settings import Options, SettingInfo, Settings, setting
@@ -36,6 +43,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "GROUP",
     "ClientPlug",
+    "ClusterStartError",
     "DataPlug",
     "Options",
     "PlugInfo",
@@ -47,6 +55,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "UnknownPlugError",
+    "VersionMismatchError",
     "get_plug",
     "hookimpl",
     "list_data_plugs",

@@ -136,7 +136,8 @@ def _check(client: Any) -> str:
     return f"check: 100 tasks ran on {workers} workers (sum of squares {total})"
 
 
-def _up(name: str, values: dict[str, Any], overrides: dict[str, Any], check: bool) -> None:
+def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: bool) -> None:
+    overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()}
     plug = get_plug(name, config_overrides=overrides, **values)
     _stop_on_signals()
     try:
@@ -145,62 +146,87 @@ def _up(name: str, values: dict[str, Any], overrides: dict[str, Any], check: boo
             click.echo(f"Dashboard: {plug.dashboard_link or 'off'}")
             if check:
                 click.echo(_check(client))
-                return
-            click.echo("Running; Ctrl-C or SIGTERM stops it.")
-            while True:
-                time.sleep(3600)
+            else:
+                click.echo("Running; Ctrl-C or SIGTERM stops it.")
+                while True:
+                    time.sleep(3600)
     except KeyboardInterrupt:
         pass
-    finally:
-        click.echo("Cluster closed.", err=True)
+    click.echo("Cluster closed.", err=True)  # also after a start cut short: the plug removed its part
+
+
+def _plan(name: str, values: dict[str, Any], as_json: bool) -> None:
+    plan = registry().plan(name, registry().settings(name, values))
+    if plan is None:
+        raise SdtError(f"plug '{name}' cannot tell what it would create: it implements no plan_cluster hook")
+    click.echo(json.dumps(plan.to_dict(), indent=2) if as_json else str(plan))
 
 
 class _PlugCommands(click.Group):
-    """`sdt up NAME`: one subcommand per installed plug, its options derived from its settings."""
+    """One subcommand per installed plug, its options derived from the plug's settings."""
+
+    def __init__(self, *args: Any, action: Any, extra_params: Any, verb: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.action = action  # action(name, setting values, **extra parameters)
+        self.extra_params = extra_params  # () -> the subcommand's own click parameters
+        self.verb = verb
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [p.name for p in list_plugs() if p.ok]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command:
         cls = registry().settings_class(name)
+        described = cls.describe()
         params: list[click.Parameter] = [
             click.Option(
                 [f"--{s.name.replace('_', '-')}", s.name],
                 metavar=s.type.upper().replace(" ", ""),
                 help=f"{s.help} [default: {MASK if s.secret and s.default else s.default!r}]",
             )
-            for s in cls.describe()
+            for s in described
         ]
-        params += [
+        params.append(
             click.Option(
                 ["--set", "sets"],
                 multiple=True,
                 metavar="KEY=VALUE",
                 help="Any setting, or a keyword of the backend (see `sdt info`).",
-            ),
-            click.Option(
-                ["--dask-config", "dask_config"],
-                multiple=True,
-                metavar="KEY=VALUE",
-                help="Dask config for this cluster, e.g. distributed.worker.memory.spill=false.",
-            ),
-            click.Option(
-                ["--check"], is_flag=True, help="Run a test computation, then tear the cluster down and exit."
-            ),
-        ]
+            )
+        )
+        params += self.extra_params()
 
-        def callback(sets: tuple[str, ...], dask_config: tuple[str, ...], check: bool, **options: Any) -> None:
-            values = _settings_values(cls, options, sets)
-            overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()}
-            _up(name, values, overrides, check)
+        def callback(sets: tuple[str, ...], **options: Any) -> None:
+            given = {s.name: options.pop(s.name) for s in described}
+            self.action(name, _settings_values(cls, given, sets), **options)
 
         summary = registry().plugs[name].summary
-        return click.Command(name, params=params, callback=callback, help=f"Start a cluster: {summary}")
+        return click.Command(name, params=params, callback=callback, help=f"{self.verb}: {summary}")
 
 
-@cli.group("up", cls=_PlugCommands)
+def _up_params() -> list[click.Parameter]:
+    return [
+        click.Option(
+            ["--dask-config", "dask_config"],
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Dask config for this cluster, e.g. distributed.worker.memory.spill=false.",
+        ),
+        click.Option(["--check"], is_flag=True, help="Run a test computation, then tear the cluster down and exit."),
+    ]
+
+
+def _plan_params() -> list[click.Parameter]:
+    return [click.Option(["--json", "as_json"], is_flag=True, help="Print JSON for machines.")]
+
+
+@cli.group("up", cls=_PlugCommands, action=_up, extra_params=_up_params, verb="Start a cluster")
 def up_command() -> None:
     """Start a cluster from plug NAME, print its addresses, keep it up until Ctrl-C or SIGTERM."""
+
+
+@cli.group("plan", cls=_PlugCommands, action=_plan, extra_params=_plan_params, verb="Plan a cluster")
+def plan_command() -> None:
+    """Print what `sdt up NAME` would create and its estimated cost per hour; create nothing."""
 
 
 @cli.command("run")
@@ -301,6 +327,65 @@ def sample_data_command(folder: str, systems: int, days: int) -> None:
     click.echo(f"{len(paths)} systems of {days} days in {folder}")
 
 
+def _plug_distributions(names: tuple[str, ...]) -> list[str]:
+    """The distributions of the named plugs (default: every usable installed plug)."""
+    chosen = names or tuple(p.name for p in list_plugs() if p.ok)
+    for name in chosen:
+        registry().options_class(name)  # one line if unknown or broken
+    return [d for d in (registry().plugs[n].distribution for n in chosen) if d]
+
+
+@cli.command("image")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--plug", "plugs", multiple=True, help="Plug whose distribution goes in the image [default: all].")
+def image_command(folder: str, plugs: tuple[str, ...]) -> None:
+    """Write FOLDER/Dockerfile and requirements.txt pinned to this environment's versions."""
+    from pathlib import Path
+
+    from sdt_core.image import write_image
+
+    image = write_image(Path(folder), _plug_distributions(plugs))
+    click.echo(f"Wrote {folder}/Dockerfile and {folder}/requirements.txt:")
+    click.echo(_table(sorted(image.pins.items()), ("PACKAGE", "VERSION")))
+    if image.local_builds:
+        names = " ".join(image.local_builds)
+        click.echo(
+            f"Installed from a path, not an index: {names}. Put their wheels in {folder}/wheels "
+            f"(e.g. `uv build --wheel --out-dir {folder}/wheels` in each source folder) before `docker build`."
+        )
+
+
+@cli.command("doctor")
+@click.option(
+    "--image-packages",
+    type=click.File("r"),
+    help="`pip list` or `pip freeze` output of the worker image (plus `python --version`).",
+)
+@click.option("--plug", "plugs", multiple=True, help="Plug whose distribution to compare [default: all].")
+def doctor_command(image_packages: typing.TextIO | None, plugs: tuple[str, ...]) -> None:
+    """Show the versions that must match on workers; with --image-packages, every mismatch."""
+    from sdt_core.versions import FIX, compare, local_versions, parse_pip_list
+
+    here = local_versions(_plug_distributions(plugs))
+    if image_packages is None:
+        click.echo(_table([(k, v or "not installed") for k, v in here.items()], ("PACKAGE", "HERE")))
+        broken = [p for p in list_plugs() if not p.ok]
+        for p in broken:
+            click.echo(f"plug '{p.name}' ({p.distribution}) is broken: {p.status}")
+        return
+    image = parse_pip_list(image_packages.read())
+    if not image:
+        raise SdtError(f"no package versions found in {image_packages.name}; give `pip list` or `pip freeze` output")
+    mismatches = compare(here, image)
+    if not mismatches:
+        click.echo(f"No mismatch: the image has this environment's versions of {', '.join(here)}.")
+        return
+    rows = [(m.package, m.here, m.there or "not installed") for m in mismatches]
+    click.echo(_table(rows, ("PACKAGE", "HERE", "IMAGE")))
+    click.echo(f"{len(mismatches)} mismatches; {FIX}")
+    sys.exit(1)
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `sdt` console script."""
     try:
@@ -311,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         sys.exit(EXIT_USAGE)
     except SdtError as exc:
         click.echo(f"sdt: error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -79,6 +79,9 @@ class ClientPlug:
 class RegisteredPlug(ClientPlug):
     """A ClientPlug backed by an installed plug; settings are validated on construction.
 
+    `init_client()` runs the plug's preflight checks, makes the cluster, connects, and
+    compares the versions of client, scheduler and workers (dask config `sdt.version-mismatch`).
+
     Arguments left as None take their value from dask config `sdt.<plug>.<name>`, else the
     plug's declared default (`sdt info NAME`). `config_overrides` is dask config that wins
     over the plug's `configure_dask` contributions and the user's own config.
@@ -111,12 +114,16 @@ class RegisteredPlug(ClientPlug):
         import dask.config
         from distributed import Client
 
+        from sdt_core.versions import check_cluster
+
         plugs = registry()
         config = plugs.dask_config(self.plug, self.settings) | self.config_overrides
         self._config = dask.config.set(config)  # held while the cluster lives
         try:
+            plugs.preflight(self.plug, self.settings)
             self.cluster = plugs.make_cluster(self.plug, self.settings)
             self.client = Client(self.cluster)
+            check_cluster(self.client, [d for d in [plugs.plugs[self.plug].distribution] if d])
         except BaseException:
             self.close()
             raise

@@ -1,10 +1,12 @@
-"""The errors sdt-core raises for input it refuses, before anything is started."""
+"""The errors sdt-core raises. Each message is one line: what is wrong and how to fix it."""
 
 from __future__ import annotations
 
 
 class SdtError(Exception):
-    """Base class of the errors sdt-core raises on bad input: one line, what and how to fix."""
+    """Base class of sdt-core's errors. `exit_code` is what the `sdt` command exits with."""
+
+    exit_code = 2
 
 
 class UnknownPlugError(SdtError, LookupError):
@@ -16,4 +18,16 @@ class PlugUnusableError(SdtError):
 
 
 class SettingsError(SdtError, ValueError):
-    """A setting is unknown, of the wrong type or out of range."""
+    """A setting is unknown, of the wrong type or out of range, or a preflight check failed."""
+
+
+class ClusterStartError(SdtError, RuntimeError):
+    """The cluster did not start; what the plug created has been removed."""
+
+    exit_code = 1
+
+
+class VersionMismatchError(SdtError, RuntimeError):
+    """The scheduler or workers run other versions of the packages that matter than the client."""
+
+    exit_code = 1

@@ -28,6 +28,7 @@ import pluggy
 if TYPE_CHECKING:
     from distributed.deploy.cluster import Cluster
 
+    from sdt_core.plan import ClusterPlan
     from sdt_core.settings import Settings
 
 PROJECT = "sdt_core"
@@ -45,12 +46,31 @@ def plug_settings() -> type[Settings]:
 
 
 @hookspec(firstresult=True)
+def preflight(settings: Settings) -> None:
+    """Check, with calls that create nothing, that a start with `settings` can succeed.
+
+    Optional. Called on the plug being started, right before `make_cluster`: credentials,
+    region or location, the given network resources. Raise `sdt_core.SettingsError` with
+    one line naming what to set.
+    """
+
+
+@hookspec(firstresult=True)
 def make_cluster(settings: Settings) -> Cluster:
     """Build and return the Dask cluster from validated settings.
 
     Required. Called only on the plug being started, so exactly one plugin answers.
     `settings.extra` holds the pass-through keyword arguments for the backend. If the start
-    fails midway, the plug removes what it created before raising.
+    fails midway, the plug removes what it created before raising; closing the cluster
+    removes the rest.
+    """
+
+
+@hookspec(firstresult=True)
+def plan_cluster(settings: Settings) -> ClusterPlan:
+    """What a start with `settings` would create, and its estimated cost per hour.
+
+    Optional; shown by `sdt plan NAME`. Must create nothing and need no credentials.
     """
 
 

@@ -24,6 +24,8 @@ from sdt_core.settings import Options, SettingInfo, Settings, validate
 if TYPE_CHECKING:
     from distributed.deploy.cluster import Cluster
 
+    from sdt_core.plan import ClusterPlan
+
 GROUP = "sdt_core.plugs"
 REQUIRED_HOOKS = ("plug_settings", "make_cluster")
 
@@ -171,8 +173,15 @@ class PlugRegistry(EntryPointRegistry):
             merged.update(_flatten(contribution))
         return {key: value for key, value in merged.items() if not _set_by_user(key)}
 
+    def preflight(self, name: str, settings: Settings) -> None:
+        self.call(name, "preflight", settings=settings)
+
     def make_cluster(self, name: str, settings: Settings) -> Cluster:
         return self.call(name, "make_cluster", settings=settings)
+
+    def plan(self, name: str, settings: Settings) -> ClusterPlan | None:
+        """The plug's plan for a start with `settings`, or None if it does not implement one."""
+        return self.call(name, "plan_cluster", settings=settings)
 
 
 def _first_line(doc: str | None) -> str:

@@ -175,11 +175,52 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).close()
 
 
+# Secrets: tests give SECRET wherever a secret goes (environment, credentials, tokens); a test
+# whose captured output or logs contain it fails, whatever it asserted.
+
+#: The value tests pass as a secret.
+SECRET = "sdt-test-secret-4f1c9e"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    leaked = [name for name, text in report.sections if SECRET in text]
+    if leaked and not report.failed:
+        report.outcome = "failed"
+        report.longrepr = f"the test secret appeared in: {', '.join(leaked)}"
+
+
+# Real-cloud tests: marked `@pytest.mark.cloud("VARIABLE", ...)`, run only with --run-cloud
+# and when the variables are set; `from sdt_core.testing import pytest_addoption,
+# pytest_collection_modifyitems` in the conftest.py at the root of the tests.
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-cloud", action="store_true", help="Also run the tests that use a real cloud account.")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("cloud")
+        if marker is None:
+            continue
+        missing = [name for name in marker.args if not any(os.environ.get(v) for v in name.split("|"))]
+        if not config.getoption("--run-cloud", default=False):
+            needs = ", ".join(n.replace("|", " or ") for n in marker.args)
+            item.add_marker(pytest.mark.skip(reason=f"real cloud: give --run-cloud and set {needs}"))
+        elif missing:
+            needs = ", ".join(n.replace("|", " or ") for n in missing)
+            item.add_marker(pytest.mark.skip(reason=f"real cloud: set {needs}"))
+
+
 _SESSION_TEMP = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """A temporary folder of this session's own: concurrent sessions never share one."""
+    config.addinivalue_line("markers", "cloud(*variables): uses a real cloud account; needs --run-cloud")
     if not config.option.basetemp:
         config.option.basetemp = config.stash[_SESSION_TEMP] = tempfile.mkdtemp(prefix="sdt-pytest-")
 

@@ -78,7 +78,7 @@ def test_listing_in_a_cold_process_imports_no_backend():
         (
             GOOD + "\n    @hookimpl\n    def make_clustr(settings): pass\n",
             "PlugUnusableError: hook make_clustr is not an sdt_core hook "
-            "(hooks: configure_dask, make_cluster, plug_settings)",
+            "(hooks: configure_dask, make_cluster, plan_cluster, plug_settings, preflight)",
         ),
         (
             GOOD.replace("def make_cluster(settings)", "def make_cluster(settings, region)"),

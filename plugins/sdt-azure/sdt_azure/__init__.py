@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from sdt_core import RegisteredPlug, Settings, hookimpl, setting
@@ -9,25 +10,41 @@ from sdt_core import RegisteredPlug, Settings, hookimpl, setting
 if TYPE_CHECKING:
     from dask_cloudprovider.azure import AzureVMCluster
 
+    from sdt_core.plan import ClusterPlan
+
+log = logging.getLogger("sdt_azure")
+
 
 class AzureSettings(Settings):
     passthrough = (
         "dask_cloudprovider.azure:AzureVMCluster",
         "dask_cloudprovider.generic.vmcluster:VMCluster",
     )
-    reserved = {"n_workers": "workers"}
+    reserved = {"n_workers": "workers", "security": "tls"}
 
     workers: int = Settings.override("workers", 5)
     memory: float = Settings.override("memory", 15.63)
+    subscription_id: str | None = setting(None, "Azure subscription (default: AZURE_SUBSCRIPTION_ID).")
     resource_group: str | None = setting(None, "Resource group to create the VMs in.")
     location: str | None = setting(None, "Azure location, e.g. 'westus2'.")
     vnet: str | None = setting(None, "Virtual network to put the VMs in.")
+    subnet: str | None = setting(None, "Subnet of the virtual network (default: its first).")
     security_group: str | None = setting(None, "Network security group of the VMs.")
-    vm_size: str | None = setting(None, "VM size of scheduler and workers, e.g. 'Standard_D4s_v3'.")
-    docker_image: str | None = setting(None, "Docker image of scheduler and workers.")
-    public_ingress: bool = setting(False, "Give the scheduler a public IP open to the internet.")
+    vm_size: str = setting("Standard_D4s_v3", "VM size of the workers (and of the scheduler unless scheduler_vm_size).")
+    docker_image: str | None = setting(None, "Docker image of scheduler and workers (see `sdt image`).")
+    tls: bool = setting(True, "Encrypt client, scheduler and worker traffic with a certificate made per cluster.")
+    public_ingress: bool = setting(False, "Give the scheduler a public IP open to the internet (warns).")
     disk_size: int | None = setting(None, "OS disk size of each VM in GB.", ge=1, le=1023)
     env_vars: dict[str, str] = setting({}, "Environment variables of scheduler and workers.", secret=True)
+
+
+def exposure_warnings(settings: AzureSettings) -> list[str]:
+    warnings = []
+    if settings.public_ingress:
+        warnings.append("the scheduler gets a public IP address open to the internet (public_ingress=True)")
+    if not settings.tls:
+        warnings.append("TLS is off (tls=False): traffic between client, scheduler and workers is unencrypted")
+    return warnings
 
 
 @hookimpl
@@ -36,16 +53,60 @@ def plug_settings() -> type[AzureSettings]:
 
 
 @hookimpl
+def preflight(settings: AzureSettings) -> None:
+    from sdt_azure.preflight import preflight as check
+
+    check(settings)
+    for warning in exposure_warnings(settings):
+        log.warning("azure: %s", warning)
+
+
+@hookimpl
 def make_cluster(settings: AzureSettings) -> AzureVMCluster:
     from dask_cloudprovider.azure import AzureVMCluster
 
+    from sdt_azure.preflight import subscription_of
+
     kwargs = settings.backend_kwargs()
+    kwargs["security"] = kwargs.pop("tls")  # True: a temporary certificate, as VMCluster makes it
+    kwargs["subscription_id"] = subscription_of(settings)
     worker_options = {
         **kwargs.pop("worker_options", {}),
         "nthreads": settings.threads,
         "memory_limit": f"{settings.memory:.2f}GiB",
     }
     return AzureVMCluster(n_workers=settings.workers, worker_options=worker_options, **kwargs)
+
+
+@hookimpl
+def plan_cluster(settings: AzureSettings) -> ClusterPlan:
+    from sdt_azure.prices import PRICES, VM_SIZES
+    from sdt_core.plan import ClusterPlan, Machines
+
+    def vms(role: str, count: int, size: str) -> Machines:
+        vcpu, memory, price = VM_SIZES.get(size, (0, 0.0, None))
+        in_table = size in VM_SIZES and (settings.location or "").lower() == PRICES.where
+        return Machines(role, count, size, vcpu, memory, price if in_table else None)
+
+    scheduler_size = settings.extra.get("scheduler_vm_size") or settings.vm_size
+    exposure = "a public IP on the scheduler, open to the internet" if settings.public_ingress else "private IPs only"
+    notes = exposure_warnings(settings)
+    if settings.vm_size not in VM_SIZES:
+        notes.append(f"{settings.vm_size} is not in the plug's table of VM sizes: its vCPUs and memory show as 0")
+    if settings.env_vars:
+        notes.append(f"{len(settings.env_vars)} environment variables are passed to the VMs (values hidden)")
+    return ClusterPlan(
+        plug="azure",
+        machines=(vms("scheduler", 1, scheduler_size), vms("workers", settings.workers, settings.vm_size)),
+        image=settings.docker_image,
+        where=settings.location,
+        network=f"{exposure}, in virtual network {settings.vnet} with security group {settings.security_group}",
+        tls=settings.tls,
+        prices=PRICES,
+        also=(f"{settings.workers + 1} OS disks and network interfaces",)
+        + (("1 public IP address",) if settings.public_ingress else ()),
+        notes=tuple(notes),
+    )
 
 
 class AzureClient(RegisteredPlug):

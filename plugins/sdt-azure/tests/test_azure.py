@@ -11,9 +11,7 @@ import pytest
 from sdt_azure import AzureClient
 
 from sdt_core import SettingsError, get_plug, list_plugs
-from sdt_core.testing import RecordingBackend
-
-SECRET = "s3cr3t-value-never-shown"
+from sdt_core.testing import SECRET, RecordingBackend
 
 
 @pytest.fixture
@@ -57,6 +55,9 @@ def test_the_readme_call_reaches_azure_vm_cluster(backend):
     assert call == {
         "n_workers": 3,
         "worker_options": {"nthreads": 2, "memory_limit": "16.00GiB"},
+        "security": True,  # VMCluster makes a temporary TLS certificate
+        "subscription_id": None,
+        "subnet": None,
         "resource_group": "rg",
         "location": "westus2",
         "vnet": "vnet",
@@ -79,9 +80,11 @@ def test_a_users_worker_options_are_merged_under_threads_and_memory(backend):
     }
 
 
-def test_public_ingress_is_off_unless_asked(backend):
+def test_tls_is_on_and_public_ingress_off_unless_asked(backend):
     make(get_plug("azure"))
-    assert backend.calls[0]["public_ingress"] is False
+    assert (backend.calls[0]["security"], backend.calls[0]["public_ingress"]) == (True, False)
+    make(get_plug("azure", tls=False))
+    assert backend.calls[1]["security"] is False
 
 
 @pytest.mark.parametrize(
@@ -91,6 +94,7 @@ def test_public_ingress_is_off_unless_asked(backend):
         ({"disk_size": 2048}, "disk_size must be <= 1023, got 2048"),
         ({"public_ingress": "yes"}, "public_ingress must be True or False, got the string 'yes'"),
         ({"vm_sise": "x"}, "has no setting 'vm_sise'; did you mean 'vm_size'?"),
+        ({"security": False}, "security is set from the setting 'tls'; give tls=... instead"),
     ],
 )
 def test_bad_settings_give_one_line(backend, values, message):

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
+import logging
 from typing import TYPE_CHECKING
 
 from sdt_core import RegisteredPlug, Settings, SettingsError, hookimpl, setting
 
 if TYPE_CHECKING:
     from dask_cloudprovider.aws import FargateCluster
+
+    from sdt_core.plan import ClusterPlan
+
+log = logging.getLogger("sdt_fargate")
 
 #: The task sizes Fargate offers: CPU units (1024 = 1 vCPU) -> memory choices in MiB.
 FARGATE_TASK_SIZES: dict[int, tuple[int, ...]] = {
@@ -38,7 +44,13 @@ def _check_task_size(what: str, cpu: int, memory_mib: float) -> None:
 
 class FargateSettings(Settings):
     passthrough = ("dask_cloudprovider.aws:ECSCluster",)
-    reserved = {"n_workers": "workers", "worker_nthreads": "threads", "worker_mem": "memory"}
+    reserved = {
+        "n_workers": "workers",
+        "worker_nthreads": "threads",
+        "worker_mem": "memory",
+        "fargate_use_private_ip": "public_ip",
+        "security": "tls",
+    }
 
     workers: int = Settings.override("workers", 2)
     memory: float = Settings.override("memory", 16.0)
@@ -47,9 +59,19 @@ class FargateSettings(Settings):
         1024, "CPU units of the scheduler task (1024 = 1 vCPU).", choices=tuple(FARGATE_TASK_SIZES)
     )
     scheduler_mem: int = setting(4096, "Memory of the scheduler task in MiB.", ge=512)
-    image: str | None = setting(None, "Docker image of scheduler and workers.")
-    region_name: str | None = setting(None, "AWS region (default: AWS_REGION or the profile's).")
+    image: str | None = setting(None, "Docker image of scheduler and workers (see `sdt image`).")
+    region_name: str | None = setting(None, "AWS region (default: AWS_DEFAULT_REGION or the profile's).")
     vpc: str | None = setting(None, "VPC id (default: the account's default VPC).")
+    subnets: list[str] | None = setting(None, "Subnet ids of the tasks (default: every subnet of the VPC).")
+    security_groups: list[str] | None = setting(
+        None, "Security group ids of the tasks (default: one created, open only to the cluster and `ingress`)."
+    )
+    tls: bool = setting(True, "Encrypt client, scheduler and worker traffic with a certificate made per cluster.")
+    public_ip: bool = setting(False, "Give every task a public IP address (warns).")
+    ingress: list[str] = setting([], "Address ranges (CIDR) that may reach the scheduler's ports 8786-8787.")
+    start_timeout: float = setting(600.0, "Seconds a start may take; then all it created is deleted.", gt=0)
+    cleanup_timeout: float = setting(300.0, "Seconds to wait for tasks to stop and resources to go.", gt=0)
+    keep_logs: bool = setting(False, "Keep the cluster's CloudWatch log group when it closes.")
     tags: dict[str, str] = setting({}, "Tags for every AWS resource the cluster creates.")
     environment: dict[str, str] = setting(
         {}, "Environment variables of the scheduler and worker containers.", secret=True
@@ -58,6 +80,26 @@ class FargateSettings(Settings):
     def check(self) -> None:
         _check_task_size("worker", self.worker_cpu, self.memory * 1024)
         _check_task_size("scheduler", self.scheduler_cpu, float(self.scheduler_mem))
+        for cidr in self.ingress:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"plug 'fargate': ingress entry {cidr!r} is not an address range; give CIDRs like 203.0.113.7/32"
+                ) from None
+
+
+def exposure_warnings(settings: FargateSettings) -> list[str]:
+    """What makes this cluster reachable or readable beyond its own tasks."""
+    warnings = []
+    if settings.public_ip:
+        warnings.append("every task gets a public IP address (public_ip=True)")
+    open_to_all = [c for c in settings.ingress if ipaddress.ip_network(c, strict=False).prefixlen == 0]
+    if open_to_all:
+        warnings.append(f"the scheduler's ports 8786-8787 are open to the whole internet (ingress {open_to_all[0]})")
+    if not settings.tls:
+        warnings.append("TLS is off (tls=False): traffic between client, scheduler and workers is unencrypted")
+    return warnings
 
 
 @hookimpl
@@ -66,14 +108,68 @@ def plug_settings() -> type[FargateSettings]:
 
 
 @hookimpl
-def make_cluster(settings: FargateSettings) -> FargateCluster:
-    from dask_cloudprovider.aws import FargateCluster
+def preflight(settings: FargateSettings) -> None:
+    from sdt_fargate.aws import preflight as check
 
-    return FargateCluster(
-        n_workers=settings.workers,
-        worker_nthreads=settings.threads,
-        worker_mem=int(settings.memory * 1024),
-        **settings.backend_kwargs(),
+    check(settings)
+    for warning in exposure_warnings(settings):
+        log.warning("fargate: %s", warning)
+
+
+@hookimpl
+def make_cluster(settings: FargateSettings) -> FargateCluster:
+    from sdt_fargate.cluster import start
+
+    return start(settings)
+
+
+@hookimpl
+def plan_cluster(settings: FargateSettings) -> ClusterPlan:
+    from sdt_core.plan import ClusterPlan, Machines
+    from sdt_fargate.aws import region_of
+    from sdt_fargate.prices import PRICES, task_price
+
+    region = region_of(settings)
+
+    def tasks(role: str, count: int, cpu: int, memory_gib: float) -> Machines:
+        vcpu = cpu / 1024
+        price = task_price(region, vcpu, memory_gib, settings.public_ip)
+        return Machines(role, count, "Fargate task", vcpu, memory_gib, price)
+
+    if settings.security_groups:
+        network = f"the security groups you gave ({', '.join(settings.security_groups)})"
+    else:
+        network = "a new security group open only to the cluster's own tasks"
+        if settings.ingress:
+            network += f" and to {', '.join(settings.ingress)} on ports 8786-8787"
+    network = ("public IPs, " if settings.public_ip else "private IPs only, ") + network
+    extra = settings.extra
+    also = [
+        *(["1 ECS cluster"] if not extra.get("cluster_arn") else []),
+        "2 task definitions",
+        *(["1 IAM execution role"] if not extra.get("execution_role_arn") else []),
+        *(["1 IAM task role"] if not extra.get("task_role_arn") else []),
+        *(["1 security group"] if not settings.security_groups else []),
+        "1 CloudWatch log group" + (" (kept after close)" if settings.keep_logs else ""),
+    ]
+    notes = exposure_warnings(settings)
+    if settings.environment:
+        notes.append(f"{len(settings.environment)} environment variables are passed to the containers (values hidden)")
+    if extra.get("fargate_spot"):
+        notes.append("fargate_spot=True: workers cost less than the on-demand prices shown")
+    return ClusterPlan(
+        plug="fargate",
+        machines=(
+            tasks("scheduler", 1, settings.scheduler_cpu, settings.scheduler_mem / 1024),
+            tasks("workers", settings.workers, settings.worker_cpu, settings.memory),
+        ),
+        image=settings.image,
+        where=region,
+        network=network,
+        tls=settings.tls,
+        prices=PRICES,
+        also=tuple(also),
+        notes=tuple(notes),
     )
 
 

@@ -1,27 +1,27 @@
 """The fargate plug up to its backend boundary: settings, validation, FargateCluster's arguments.
 
-`dask_cloudprovider.aws.FargateCluster` is replaced by a recorder here; these tests check what
-the plug hands it. The plug against a real AWS API (moto in server mode) is tested separately.
+The plug's cluster class (a FargateCluster) is replaced by a recorder here; these tests check
+what the plug hands it. test_fargate_aws.py runs the plug against a real AWS API (moto).
 """
 
 from __future__ import annotations
 
 import dask_cloudprovider.aws
 import pytest
+import sdt_fargate.cluster
 from distributed import Client, LocalCluster
 from sdt_fargate import FARGATE_TASK_SIZES, FargateClient
 
 from sdt_core import SettingsError, get_plug, list_plugs
-from sdt_core.testing import RecordingBackend
+from sdt_core.testing import SECRET, RecordingBackend
 
 IMAGE = "example.org/sdt-worker:2.1.5"
-SECRET = "s3cr3t-value-never-shown"
 
 
 @pytest.fixture
 def backend(monkeypatch):
     recorder = RecordingBackend(dask_cloudprovider.aws.ECSCluster)
-    monkeypatch.setattr(dask_cloudprovider.aws, "FargateCluster", recorder)
+    monkeypatch.setattr(sdt_fargate.cluster, "SdtFargateCluster", recorder)
     return recorder
 
 
@@ -39,7 +39,7 @@ def test_discovered_with_the_readme_defaults():
     assert FargateClient().settings.worker_cpu == 4096
 
 
-def test_the_readme_call_reaches_fargate_cluster_with_converted_units(backend):
+def test_the_readme_call_reaches_fargate_cluster_with_converted_units_and_secure_defaults(backend):
     plug = FargateClient(
         workers=3,
         threads=2,
@@ -49,10 +49,16 @@ def test_the_readme_call_reaches_fargate_cluster_with_converted_units(backend):
         vpc="vpc-0123",
         region_name="us-west-2",
         environment={"TOKEN": SECRET},
-        fargate_use_private_ip=True,
     )
     make(plug)
     (call,) = backend.calls
+    start_id, security, environment = call.pop("start_id"), call.pop("security"), call.pop("environment")
+    assert security.require_encryption  # TLS, with a certificate made for this cluster
+    tls = {k: v for k, v in environment.items() if k.startswith("DASK_DISTRIBUTED__COMM__")}
+    assert environment == {"TOKEN": SECRET, **tls}
+    assert tls["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True"
+    assert tls["DASK_DISTRIBUTED__COMM__TLS__CA_FILE"] == security.tls_ca_file
+    assert tls["DASK_DISTRIBUTED__COMM__TLS__WORKER__KEY"].startswith("-----BEGIN PRIVATE KEY-----")
     assert call == {
         "n_workers": 3,
         "worker_nthreads": 2,
@@ -63,18 +69,40 @@ def test_the_readme_call_reaches_fargate_cluster_with_converted_units(backend):
         "image": IMAGE,
         "region_name": "us-west-2",
         "vpc": "vpc-0123",
-        "tags": {"project": "sdt"},
-        "environment": {"TOKEN": SECRET},
-        "fargate_use_private_ip": True,
+        "tags": {"project": "sdt", "sdt-core-start": start_id},
+        "scheduler_extra_args": ["--protocol", "tls"],
+        "scheduler_task_kwargs": {"startedBy": f"sdt-core/{start_id}"},
+        "worker_task_kwargs": {"startedBy": f"sdt-core/{start_id}"},
+        "fargate_use_private_ip": True,  # no public IP
+        "skip_cleanup": True,
+        "start_timeout": 600.0,
+        "cleanup_timeout": 300.0,
+        "ingress": [],  # the security group admits only the cluster's own tasks
+        "keep_logs": False,
     }
 
 
-def test_the_client_connects_to_what_the_backend_returns(monkeypatch):
+def test_public_exposure_is_explicit_and_warned_about(backend, aws, caplog):
+    plug = get_plug("fargate", public_ip=True, ingress=["0.0.0.0/0"], tls=False, image=IMAGE)
+    from sdt_core.plugins import registry
+
+    registry().preflight("fargate", plug.settings)
+    make(plug)
+    call = backend.calls[0]
+    assert (call["fargate_use_private_ip"], call["ingress"], call.get("security")) == (False, ["0.0.0.0/0"], None)
+    assert [r.getMessage() for r in caplog.records if r.name == "sdt_fargate"] == [
+        "fargate: every task gets a public IP address (public_ip=True)",
+        "fargate: the scheduler's ports 8786-8787 are open to the whole internet (ingress 0.0.0.0/0)",
+        "fargate: TLS is off (tls=False): traffic between client, scheduler and workers is unencrypted",
+    ]
+
+
+def test_the_client_connects_to_what_the_backend_returns(monkeypatch, aws):
     in_process = RecordingBackend(
         dask_cloudprovider.aws.ECSCluster,
         lambda: LocalCluster(n_workers=1, processes=False, dashboard_address="127.0.0.1:0"),
     )
-    monkeypatch.setattr(dask_cloudprovider.aws, "FargateCluster", in_process)
+    monkeypatch.setattr(sdt_fargate.cluster, "SdtFargateCluster", in_process)
     with get_plug("fargate", workers=1, worker_cpu=1024, memory=2, image=IMAGE) as client:
         assert isinstance(client, Client) and client.submit(sum, [1, 2]).result() == 3
     assert in_process.calls[0]["worker_mem"] == 2048
@@ -117,6 +145,9 @@ def test_the_scheduler_task_size_is_checked_too(backend):
         ({"imgae": IMAGE}, "has no setting 'imgae'; did you mean 'image'?"),
         ({"worker_mem": 16384}, "worker_mem is set from the setting 'memory'; give memory=... instead"),
         ({"tags": "project=sdt"}, "tags must be a mapping of str to str, got the string 'project=sdt'"),
+        ({"fargate_use_private_ip": False}, "fargate_use_private_ip is set from the setting 'public_ip'"),
+        ({"security": False}, "security is set from the setting 'tls'; give tls=... instead"),
+        ({"ingress": ["everywhere"]}, "ingress entry 'everywhere' is not an address range; give CIDRs like"),
     ],
 )
 def test_bad_settings_give_one_line(backend, values, message):
