@@ -94,7 +94,8 @@ def plan_cluster(settings: AzureSettings) -> ClusterPlan:
     if settings.vm_size not in VM_SIZES:
         notes.append(f"{settings.vm_size} is not in the plug's table of VM sizes: its vCPUs and memory show as 0")
     if settings.env_vars:
-        notes.append(f"{len(settings.env_vars)} environment variables are passed to the VMs (values hidden)")
+        n = len(settings.env_vars)
+        notes.append(f"{n} environment variable{'s' if n != 1 else ''} passed to the VMs (values hidden)")
     return ClusterPlan(
         plug="azure",
         machines=(vms("scheduler", 1, scheduler_size), vms("workers", settings.workers, settings.vm_size)),

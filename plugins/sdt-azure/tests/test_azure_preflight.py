@@ -158,3 +158,38 @@ def test_public_ingress_and_tls_off_are_warned_about(subscription, backend, capl
         "azure: TLS is off (tls=False): traffic between client, scheduler and workers is unencrypted",
     ]
     assert (backend.calls[0]["public_ingress"], backend.calls[0]["security"]) == (True, False)
+
+
+def test_plan_prints_the_vms_and_their_cost_and_calls_no_azure_api(monkeypatch):
+    from click.testing import CliRunner
+    from sdt_azure.prices import PRICES, VM_SIZES
+
+    from sdt_core.cli import cli
+
+    def no_call(*args: object, **kwargs: object) -> None:
+        raise AssertionError("sdt plan called the Azure API")
+
+    for module, name in ((azure.identity, "DefaultAzureCredential"), (azure.mgmt.network, "NetworkManagementClient"),
+                         (azure.mgmt.compute, "ComputeManagementClient")):  # fmt: skip
+        monkeypatch.setattr(module, name, no_call)
+    args = ["plan", "azure", "--workers", "10", "--memory", "16", "--threads", "4", "--location", "eastus"]
+    args += ["--docker-image", "example.org/sdt:1", "--vnet", "vnet", "--security-group", "nsg"]
+    args += ["--env-vars", f'{{"TOKEN": "{SECRET}"}}']
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    vcpu, memory, price = VM_SIZES["Standard_D4s_v3"]
+    assert result.output.splitlines()[:7] == [
+        "Plan for plug 'azure' (nothing has been created)",
+        f"  scheduler: 1 x Standard_D4s_v3, {vcpu} vCPU, {memory:g} GiB ({price:.4f}/h each)",
+        f"  workers: 10 x Standard_D4s_v3, {vcpu} vCPU, {memory:g} GiB ({price:.4f}/h each)",
+        "  image: example.org/sdt:1",
+        "  region/location: eastus",
+        "  network: private IPs only, in virtual network vnet with security group nsg",
+        "  TLS: on",
+    ]
+    assert (
+        f"Estimated cost: {11 * price:.2f} USD per hour, from prices for eastus taken on {PRICES.taken}"
+        in result.output
+    )
+    assert "1 environment variable passed to the VMs (values hidden)" in result.output
+    assert SECRET not in result.output

@@ -154,7 +154,8 @@ def plan_cluster(settings: FargateSettings) -> ClusterPlan:
     ]
     notes = exposure_warnings(settings)
     if settings.environment:
-        notes.append(f"{len(settings.environment)} environment variables are passed to the containers (values hidden)")
+        n = len(settings.environment)
+        notes.append(f"{n} environment variable{'s' if n != 1 else ''} passed to the containers (values hidden)")
     if extra.get("fargate_spot"):
         notes.append("fargate_spot=True: workers cost less than the on-demand prices shown")
     return ClusterPlan(

@@ -86,6 +86,15 @@ def preflight(settings: FargateSettings) -> str:
         ) from None
     except BotoCoreError as exc:
         raise SettingsError(f"plug 'fargate': cannot reach AWS in region {region}: {exc}") from None
+    try:
+        _check_network(settings, client, str(region))
+    except (BotoCoreError, ClientError) as exc:
+        raise SettingsError(f"plug 'fargate': a preflight check failed in {region}: {exc}") from None
+    return str(region)
+
+
+def _check_network(settings: FargateSettings, client: Callable[[str], Any], region: str) -> None:
+    """The given VPC, subnets, security groups and ECS cluster exist (subnets and groups in the VPC)."""
     ec2 = client("ec2")
     vpc = settings.vpc
     if vpc is None:
@@ -115,7 +124,6 @@ def preflight(settings: FargateSettings) -> str:
         clusters = client("ecs").describe_clusters(clusters=[cluster_arn])["clusters"]
         if not any(c.get("status") == "ACTIVE" for c in clusters):
             raise SettingsError(f"plug 'fargate': ECS cluster {cluster_arn} is not active in {region}; fix cluster_arn")
-    return str(region)
 
 
 def _exists(

@@ -45,7 +45,7 @@ def test_a_secret_in_environment_appears_in_no_output_log_or_report(inventory, b
         "sdt run": sdt("run", "--plug", "fargate", "--out", str(tmp_path / "out"), "--limit", "1", *sets),
     }
     assert results["sdt plan"].returncode == 0, results["sdt plan"].stderr
-    assert "2 environment variables are passed to the containers (values hidden)" in results["sdt plan"].stdout
+    assert "2 environment variables passed to the containers (values hidden)" in results["sdt plan"].stdout
     assert results["preflight error"].stderr.startswith("sdt: error: plug 'fargate': VPC vpc-0000 does not exist")
     assert results["sdt run"].returncode == 1
     assert (
