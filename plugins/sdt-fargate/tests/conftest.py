@@ -18,7 +18,7 @@ from sdt_core.testing import (  # noqa: F401  (fixtures and hooks)
 
 
 @pytest.fixture
-def fargate_api(request: pytest.FixtureRequest) -> str:
+def fargate_api(aws: str) -> str:  # noqa: F811  (the fixture imported above)
     """The moto server, made to behave as FargateCluster needs (see shared NOTES.md).
 
     moto returns no ECS account settings and moves a task on one state per describe call;
@@ -26,14 +26,13 @@ def fargate_api(request: pytest.FixtureRequest) -> str:
     """
     import boto3
 
-    endpoint = request.getfixturevalue("aws")
     boto3.client("ecs").put_account_setting(name="taskLongArnFormat", value="enabled")
     transition = {"model_name": "ecs::task", "transition": {"progression": "manual", "times": 10**9}}
     request = urllib.request.Request(
-        f"{endpoint}/moto-api/state-manager/set-transition", data=json.dumps(transition).encode(), method="POST"
+        f"{aws}/moto-api/state-manager/set-transition", data=json.dumps(transition).encode(), method="POST"
     )
     urllib.request.urlopen(request).close()
-    return str(endpoint)
+    return aws
 
 
 @pytest.fixture

@@ -112,7 +112,8 @@ def test_a_started_cluster_is_secure_by_default_and_closing_it_deletes_everythin
     assert inventory() == before
 
 
-def test_sigterm_during_the_start_deletes_everything_and_exits_cleanly(inventory, black_hole):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_signal_during_the_start_deletes_everything_and_exits_cleanly(inventory, black_hole, stop):
     before = inventory()
     command = [str(SDT), "up", "fargate", "--workers", "1", "--worker-cpu", "1024", "--memory", "2"]
     command += ["--image", IMAGE, "--start-timeout", "120", "--environment", json.dumps({"TOKEN": SECRET})]
@@ -121,7 +122,7 @@ def test_sigterm_during_the_start_deletes_everything_and_exits_cleanly(inventory
         try:
             black_hole.wait_for_a_connection(120)
             assert created(before, inventory())["ecs clusters"]
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(stop)
             out, err = proc.communicate(timeout=120)
         finally:
             proc.kill()
