@@ -80,9 +80,10 @@ def no_leaks(timeout: float = 15.0) -> Iterator[None]:
         time.sleep(0.1)
 
 
-# Fixtures and hooks: `from sdt_core.testing import dask_scratch, leak_check, pytest_configure,
-# pytest_unconfigure` in a conftest.py makes every test there fail on a leak, and keeps all
-# temporary files (Dask's scratch space included) in a folder of the session's own, removed.
+# Fixtures and hooks, for the conftest.py at the root of a test suite (this repository's
+# imports them all): `leak_check` fails every test that leaks a process or port;
+# `pytest_configure`/`pytest_unconfigure` and `dask_scratch` keep all temporary files (Dask's
+# scratch space included) in a folder of the session's own, removed at the end.
 
 
 @pytest.fixture(autouse=True)
@@ -186,15 +187,15 @@ SECRET = "sdt-test-secret-4f1c9e"
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
-    leaked = [name for name, text in report.sections if SECRET in text]
+    # Each phase's report carries the sections of the phases before it: look at its own only.
+    leaked = [name for name, text in report.sections if name.endswith(report.when) and SECRET in text]
     if leaked and not report.failed:
         report.outcome = "failed"
         report.longrepr = f"the test secret appeared in: {', '.join(leaked)}"
 
 
 # Real-cloud tests: marked `@pytest.mark.cloud("VARIABLE", ...)`, run only with --run-cloud
-# and when the variables are set; `from sdt_core.testing import pytest_addoption,
-# pytest_collection_modifyitems` in the conftest.py at the root of the tests.
+# and when the variables are set (`pytest_addoption` and `pytest_collection_modifyitems`).
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

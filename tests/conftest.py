@@ -7,15 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from sdt_core.testing import (  # noqa: F401  (fixtures and hooks)
-    aws,
-    dask_scratch,
-    leak_check,
-    moto_server,
-    pytest_configure,
-    pytest_unconfigure,
-)
-
 REPO = Path(__file__).resolve().parents[1]
 SDT = Path(sys.executable).with_name("sdt")
 

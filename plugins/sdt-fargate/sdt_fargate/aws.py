@@ -54,8 +54,8 @@ def region_of(settings: FargateSettings) -> str | None:
     )
 
 
-def preflight(settings: FargateSettings) -> str:
-    """Check credentials, region, image and the given network with read-only calls; the region.
+def preflight(settings: FargateSettings) -> None:
+    """Check credentials, region, image and the given network with read-only calls.
 
     Raises `SettingsError` naming what to set. Creates nothing.
     """
@@ -90,7 +90,6 @@ def preflight(settings: FargateSettings) -> str:
         _check_network(settings, client, str(region))
     except (BotoCoreError, ClientError) as exc:
         raise SettingsError(f"plug 'fargate': a preflight check failed in {region}: {exc}") from None
-    return str(region)
 
 
 def _check_network(settings: FargateSettings, client: Callable[[str], Any], region: str) -> None:

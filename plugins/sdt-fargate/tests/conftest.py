@@ -7,18 +7,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from sdt_core.testing import (  # noqa: F401  (fixtures and hooks)
-    aws,
-    dask_scratch,
-    leak_check,
-    moto_server,
-    pytest_configure,
-    pytest_unconfigure,
-)
-
 
 @pytest.fixture
-def fargate_api(aws: str) -> str:  # noqa: F811  (the fixture imported above)
+def fargate_api(aws: str) -> str:
     """The moto server, made to behave as FargateCluster needs (see shared NOTES.md).
 
     moto returns no ECS account settings and moves a task on one state per describe call;
