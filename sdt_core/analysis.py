@@ -16,7 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sdt_core.acceleration import Substitution, key_mode, sdt_version
 from sdt_core.errors import SdtError
+from sdt_core.memory import peak_memory
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,24 +88,46 @@ def data_inventory(frame: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def process_key(key: tuple[Any, ...], data: DataPlug, analysis: Analysis) -> dict[str, Any]:
-    """The task run for one key: its result row, `status` "ok" or "error" with `stage`."""
+def process_key(
+    key: tuple[Any, ...], data: DataPlug, analysis: Analysis, fast: tuple[Substitution, ...] = ()
+) -> dict[str, Any]:
+    """The task run for one key: its result row, `status` "ok" or "error" with `stage`.
+
+    With `fast` substitutions the key runs on SDT's fast path; if one of them raises, the
+    key is run again exactly, and its row says why (`sdt_fallback`). `peak_memory_mb` is
+    this worker process's peak resident memory while the key ran (`sdt_core.memory`).
+    """
+    with peak_memory() as peak:
+        row = _attempt(key, data, analysis, fast)
+        if row.get("sdt_fallback"):
+            row = _attempt(key, data, analysis, ()) | {"sdt_fallback": row["sdt_fallback"]}
+    return row | {"peak_memory_mb": peak.mb}
+
+
+def _attempt(
+    key: tuple[Any, ...], data: DataPlug, analysis: Analysis, fast: tuple[Substitution, ...]
+) -> dict[str, Any]:
     from sdt_core.dataplugs.frames import check_span, power_frame
 
     row: dict[str, Any] = {"key": list(key), "status": "ok", "stage": None, "error": None}
     timings: dict[str, float] = {}
     row["start_time"] = round(time.time(), 3)
     start = time.perf_counter()
-    try:
-        with stage("load", timings):
-            frame = power_frame(data.get_data(key))
-            check_span(frame)
-        with stage("analysis", timings):
-            values = analysis(frame)
-        row |= {str(k): _plain(v) for k, v in values.items()}
-    except StageFailed as failed:
-        row |= {"status": "error", "stage": failed.stage, "error": str(failed)} | failed.timings
+    usable = tuple(s for s in fast if sdt_version() in s.proven_on)  # this worker's SDT may not be the client's
+    with key_mode(bool(usable), usable) as mode:
+        try:
+            with stage("load", timings):
+                frame = power_frame(data.get_data(key))
+                check_span(frame)
+            with stage("analysis", timings):
+                values = analysis(frame)
+            row |= {str(k): _plain(v) for k, v in values.items()}
+        except StageFailed as failed:
+            row |= {"status": "error", "stage": failed.stage, "error": str(failed)} | failed.timings
     row |= timings | {"total_s": round(time.perf_counter() - start, 4), "worker": _worker()}
+    row |= {"sdt_mode": mode.label, "sdt_substitutions": ",".join(sorted(mode.used))}
+    if mode.failure:  # never keep a result that a failed replacement may have touched
+        row["sdt_fallback"] = mode.failure[:ERROR_LENGTH]
     return row
 
 

@@ -252,6 +252,12 @@ def plan_command() -> None:
     help="Most keys on the cluster at once.",
 )
 @click.option("--no-report", is_flag=True, help="No Dask performance report.")
+@click.option(
+    "--exact-sdt",
+    is_flag=True,
+    default=None,
+    help="Run SDT exactly as released, without its fast path (dask config sdt.exact-sdt).",
+)
 def run_command(
     data: str | None,
     plug_name: str,
@@ -269,6 +275,7 @@ def run_command(
     limit: int | None,
     max_in_flight: int,
     no_report: bool,
+    exact_sdt: bool | None,
 ) -> None:
     """Run SDT's pipeline (or --analysis) for every system of DATA on a cluster from --plug.
 
@@ -298,6 +305,7 @@ def run_command(
             limit=limit,
             max_in_flight=max_in_flight,
             report=not no_report,
+            exact_sdt=exact_sdt,
         )
     except KeyboardInterrupt:
         click.echo(

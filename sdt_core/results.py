@@ -22,7 +22,7 @@ SUMMARY = "summary"
 #: Rows with this stage failed for the cluster, not for the data: a resume runs them again.
 CLUSTER_STAGE = "cluster"
 #: What must match for a resume to go on with a folder.
-IDENTITY = ("data", "analysis")
+IDENTITY = ("data", "analysis", "sdt_mode")
 
 
 def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -55,6 +55,12 @@ class ResultLog:
         if not (resume and path.exists()):
             return
         before = json.loads(path.read_text())
+        if before.get("sdt_mode", "exact") != run["sdt_mode"]:
+            flag = "with --exact-sdt" if run["sdt_mode"] == "fast" else "without --exact-sdt"
+            raise SdtError(
+                f"--resume: {path.parent} holds results of SDT's {before.get('sdt_mode', 'exact')} mode, "
+                f"this run is {run['sdt_mode']}: run {flag} to go on with it, or choose another --out"
+            )
         for field in IDENTITY:
             if before.get(field) != json.loads(json.dumps(run[field], default=str)):
                 raise SdtError(

@@ -11,6 +11,7 @@ import collections
 import datetime
 import functools
 import itertools
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
@@ -19,6 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from sdt_core import acceleration
 from sdt_core.analysis import Analysis, load_analysis, process_key, sdt_pipeline
 from sdt_core.clientplug import ClientPlug, get_plug
 from sdt_core.dataplugs import DataPlug, open_data
@@ -27,6 +29,9 @@ from sdt_core.progress import Progress
 from sdt_core.results import CLUSTER_STAGE, ResultLog
 
 REPORT = "dask-report.html"
+#: Dask config: run SDT exactly as released, without the fast path (`sdt run --exact-sdt`).
+EXACT_CONFIG = "sdt.exact-sdt"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class RunSummary:
     summary_csv: Path
     summary_parquet: Path
     report: Path | None
+    mode: str = "exact"  # "fast": SDT's fast path (sdt_core.acceleration); "exact": SDT as released
 
 
 def run(
@@ -61,12 +67,14 @@ def run(
     report: bool = True,
     progress_interval: float = 10.0,
     biggest_first: bool = True,
+    exact_sdt: bool | None = None,
 ) -> RunSummary:
     """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
 
     `data` is a directory, a data plug URL (`s3://bucket/prefix`) or a DataPlug; None is the
-    embedded sample set. Keys go biggest first when the data plug can weigh them. Raises
-    `SdtError` on bad input, before anything starts.
+    embedded sample set. Keys go biggest first when the data plug can weigh them. SDT runs on
+    its fast path unless `exact_sdt` (default: dask config `sdt.exact-sdt`, else False).
+    Raises `SdtError` on bad input, before anything starts.
     """
     from sdt_core.dataplugs.sample import SampleData
 
@@ -75,9 +83,16 @@ def run(
     function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
     cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
     todo = _keys(data_plug, keys, limit)
+    fast = _fast_path(exact_sdt)
+    mode = "fast" if fast else "exact"
     run_id = {
         "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
         "analysis": analysis_id,
+        "sdt_mode": mode,
+        "sdt": {
+            "solar-data-tools": acceleration.sdt_version(),
+            "substitutions": [s.record() for s in fast],
+        },
         "cluster": repr(cluster_plug),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sdt_core": version("sdt-core"),
@@ -93,7 +108,8 @@ def run(
             with cluster_plug as client, _performance_report(report_path):
                 progress = Progress(len(todo) + len(earlier), len(earlier), progress_interval)
                 try:
-                    _submit_all(client, todo, data_plug, function, log, progress, max_in_flight, retries)
+                    task = functools.partial(process_key, data=data_plug, analysis=function, fast=fast)
+                    _submit_all(client, todo, task, log, progress, max_in_flight, retries)
                 finally:
                     progress.close()
     finally:
@@ -109,7 +125,22 @@ def run(
         csv,
         parquet,
         report_path,
+        mode,
     )
+
+
+def _fast_path(exact_sdt: bool | None) -> tuple[acceleration.Substitution, ...]:
+    """The substitutions this run uses: none when exact, else those proven on this SDT."""
+    import dask.config
+
+    if exact_sdt is None:
+        exact_sdt = bool(dask.config.get(EXACT_CONFIG, default=False))
+    if exact_sdt:
+        return ()
+    reason = acceleration.unproven_reason()
+    if reason:
+        log.warning("sdt run: %s", reason)
+    return acceleration.proven()
 
 
 def _name(obj: Any) -> str:
@@ -169,8 +200,7 @@ def _performance_report(path: Path | None) -> Any:
 def _submit_all(
     client: Any,
     todo: list[tuple[Any, ...]],
-    data: DataPlug,
-    function: Callable[..., Any],
+    task: Callable[..., dict[str, Any]],
     log: ResultLog,
     progress: Progress,
     max_in_flight: int,
@@ -190,7 +220,7 @@ def _submit_all(
             return
         batch = list(itertools.islice(pending, room))
         if batch:
-            futures = client.map(process_key, batch, data=data, analysis=function, pure=False, retries=retries)
+            futures = client.map(task, batch, pure=False, retries=retries)
             owners.update(zip((f.key for f in futures), batch, strict=True))
             finished.update(futures)
 

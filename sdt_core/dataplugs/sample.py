@@ -17,6 +17,7 @@ import pandas as pd
 
 from sdt_core.dataplugs import DataPlug
 from sdt_core.dataplugs.frames import read_power_csv
+from sdt_core.errors import SettingsError
 from sdt_core.settings import setting
 
 #: The real sample systems shipped inside the solar-data-tools wheel (package sdt_dask).
@@ -82,7 +83,16 @@ class SampleData(DataPlug):
 
     systems: int = setting(4, "Number of synthetic systems.", ge=0)
     days: int = setting(365, "Days of data of each synthetic system.", ge=1)
+    lengths: list[int] = setting([], "Days of each synthetic system in turn, repeated (default: `days` for all).")
     real: bool = setting(True, "Include SDT's two real sample systems.")
+
+    def check(self) -> None:
+        if any(days < 1 for days in self.lengths):
+            raise SettingsError(f"data plug 'sample': every one of lengths must be >= 1, got {self.lengths}")
+
+    def days_of(self, index: int) -> int:
+        """Days of data of synthetic system `index`."""
+        return self.lengths[index % len(self.lengths)] if self.lengths else self.days
 
     def keys(self) -> Iterable[tuple[str]]:
         real = [(name,) for name in REAL_SYSTEMS] if self.real else []
@@ -91,10 +101,14 @@ class SampleData(DataPlug):
     def weight(self, key: tuple[Any, ...]) -> float | None:
         """Days of data."""
         name = str(key[0])
-        return float(self.days) if name.startswith(SYNTHETIC) else float(REAL_DAYS[name])
+        return float(self.days_of(_index(name))) if name.startswith(SYNTHETIC) else float(REAL_DAYS[name])
 
     def get_data(self, key: tuple[Any, ...]) -> pd.DataFrame:
         name = str(key[0])
         if name.startswith(SYNTHETIC):
-            return synthetic_system(int(name.removeprefix(SYNTHETIC)), self.days)
+            return synthetic_system(_index(name), self.days_of(_index(name)))
         return read_power_csv(str(real_sample_file(name)))
+
+
+def _index(name: str) -> int:
+    return int(name.removeprefix(SYNTHETIC))
