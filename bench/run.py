@@ -25,6 +25,8 @@ from typing import Any
 
 import psutil
 
+from sdt_core.acceleration.equivalence import compare_runs
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PREFIX = "BENCH-RESULT "
@@ -40,18 +42,18 @@ def measure(args: list[str]) -> dict[str, Any]:
         stderr=errors,
         text=True,
     )
-    peak = 0.0
+    peak = tree_peak = 0.0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, tree_peak
         root = psutil.Process(proc.pid)
-        while not stop.wait(0.2):
+        while not stop.wait(0.1):
             try:
-                tree = [root, *root.children(recursive=True)]
-                peak = max([peak] + [p.memory_info().rss / 2**20 for p in tree if p.is_running()])
+                rss = [p.memory_info().rss / 2**20 for p in [root, *root.children(recursive=True)] if p.is_running()]
             except psutil.Error:
                 continue
+            peak, tree_peak = max([peak, *rss]), max(tree_peak, sum(rss))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -65,7 +67,7 @@ def measure(args: list[str]) -> dict[str, Any]:
     if proc.returncode or not lines:
         raise RuntimeError(f"variant {args} failed ({proc.returncode}):\n{failure}")
     result = json.loads(lines[-1][len(PREFIX) :])
-    return result | {"wall_s": time.perf_counter() - start, "largest_process_mb": peak}
+    return result | {"wall_s": time.perf_counter() - start, "largest_process_mb": peak, "process_tree_mb": tree_peak}
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -116,6 +118,79 @@ def bench_runner(repeats: int, synthetic: int, loss: bool) -> dict[str, Any]:
         "ok": {"ours": [o["ok"] for o in ours], "original": [r["ok"] for r in original]},
         "parallel": [efficiency(o["rows"], o["seconds"], threads=2) for o in ours],
     }
+
+
+def bench_fast_exact(repeats: int, variant: list[str]) -> dict[str, Any]:
+    """The fast path against SDT as released: same data, same cluster, side by side."""
+    fast, exact = side_by_side(repeats, variant, [*variant, "--exact"])
+    pairs = list(zip(fast, exact, strict=True))
+    differences = [compare_runs(f["rows"], e["rows"]) for f, e in pairs]
+    return {
+        "variant": " ".join(variant),
+        "keys": len(fast[0]["rows"]),
+        "wall_s": {"fast": stats([f["wall_s"] for f in fast]), "exact": stats([e["wall_s"] for e in exact])},
+        "wall_ratio": stats([f["wall_s"] / e["wall_s"] for f, e in pairs]),
+        "tree_mb": {
+            "fast": stats([f["process_tree_mb"] for f in fast]),
+            "exact": stats([e["process_tree_mb"] for e in exact]),
+        },
+        "tree_ratio": stats([f["process_tree_mb"] / e["process_tree_mb"] for f, e in pairs]),
+        "differences": differences[0] if any(differences) else {},
+        "equal_runs": sum(not d for d in differences),
+        "throughput": {"fast": throughput(fast), "exact": throughput(exact)},
+        "key_peak_mb": {
+            mode: max(r.get("peak_memory_mb") or 0 for run in runs for r in run["rows"])
+            for mode, runs in (("fast", fast), ("exact", exact))
+        },
+    }
+
+
+def throughput(runs: list[dict[str, Any]], threads: int = 2) -> dict[str, Any]:
+    """System-years per core-hour of whole runs (start-up included) and of the keys alone."""
+    years = sum(r.get("days") or 0 for r in runs[0]["rows"] if r["status"] == "ok") / 365
+    per_run = [years / (run["wall_s"] * threads / 3600) for run in runs]
+    per_key = [years / (sum(r["total_s"] for r in run["rows"]) / 3600) for run in runs]
+    return {"system_years": years, "per_core_hour": stats(per_run), "per_thread_hour_of_keys": stats(per_key)}
+
+
+def fargate_cost(seconds_per_system_year: float, exact: bool, system_years: float = 1000) -> dict[str, Any]:
+    """Cost of `system_years` on Fargate workers sized for the mode, from `sdt plan fargate`'s prices."""
+    from sdt_core.memory import worker_memory_gib
+    from sdt_core.plugins import registry
+
+    threads = 4  # 4 vCPU worker tasks
+    memory = max(8, int(worker_memory_gib(threads, exact=exact) + 0.999))
+    if memory > 30:  # the largest 4 vCPU task: fewer keys at once per task
+        threads = 3 if worker_memory_gib(3, exact=exact) <= 30 else 2
+        memory = 30
+    settings = registry().settings(
+        "fargate", {"workers": 10, "threads": threads, "memory": float(memory), "region_name": "us-east-1"}
+    )
+    plan = registry().plan("fargate", settings)
+    workers = next(m for m in plan.machines if m.role == "workers")
+    hours = system_years * seconds_per_system_year / 3600 / (workers.count * threads)
+    return {
+        "system_years": system_years,
+        "worker_task": f"4 vCPU, {memory} GiB, {threads} threads",
+        "hours_on_10_workers": hours,
+        "usd": hours * plan.cost_per_hour,
+        "prices_taken": plan.prices.taken,
+    }
+
+
+def with_fargate_cost(result: dict[str, Any]) -> dict[str, Any]:
+    """Add the cost of 1,000 system-years on Fargate, from the keys' measured time per system-year."""
+    cost = {}
+    for mode in ("fast", "exact"):
+        per_hour = result["throughput"][mode]["per_thread_hour_of_keys"]["median"]
+        cost[mode] = fargate_cost(3600 / per_hour, exact=mode == "exact")
+    return result | {"fargate": cost}
+
+
+def bench_stages() -> dict[str, Any]:
+    keys = ["TAEFC1044741", "ZT162185000441C1203", "synthetic-000", "synthetic-001", "synthetic-002"]
+    args = ["stages", *(f"--key={k}" for k in keys)]
+    return {"fast": measure(args), "exact": measure([*args, "--exact"])}
 
 
 def bench_order(repeats: int, synthetic: int) -> dict[str, Any]:
@@ -244,6 +319,7 @@ def table(results: dict[str, Any]) -> str:
                 f"({r['largest_process_mb']['ours']['median']:.0f} vs "
                 f"{r['largest_process_mb']['original']['median']:.0f} MB) | <= 0.7 |",
             ]
+    lines += fast_path_lines(results)
     if "runner_pipeline" in results:
         p = results["runner_pipeline"]["parallel"]
         lines.append(f"| parallel efficiency, pipeline only | {fmt(stats([e['efficiency'] for e in p]))} | >= 0.9 |")
@@ -274,16 +350,102 @@ def table(results: dict[str, Any]) -> str:
             f"| start overhead vs Client(LocalCluster(...)) | {fmt(s['ratio'])} x "
             f"({s['seconds']['ours']['median']:.2f} vs {s['seconds']['raw']['median']:.2f} s) | <= 1.1 |"
         )
+    return "\n".join(lines) + "\n" + stage_table(results)
+
+
+def equality(r: dict[str, Any], repeats: int) -> str:
+    if r["differences"]:
+        return f"DIFFERENT: {json.dumps(r['differences'])[:300]}"
+    return f"equal by the rule, {r['keys']} keys, {r['equal_runs']} of {repeats} run pairs"
+
+
+def fast_path_lines(results: dict[str, Any]) -> list[str]:
+    """The rows of the fast path's figures: fast / exact, side by side."""
+    lines = []
+    repeats = results["repeats"]
+    if "fast_pipeline" in results:
+        r = results["fast_pipeline"]
+        t = r["throughput"]
+        lines += [
+            f"| fast path: pipeline wall time, 2 real + {r['keys'] - 2} synthetic systems | {fmt(r['wall_ratio'])} x "
+            f"({r['wall_s']['fast']['median']:.0f} s vs {r['wall_s']['exact']['median']:.0f} s) | <= 0.25 |",
+            f"| fast path: peak memory of the whole process tree | {fmt(r['tree_ratio'])} x "
+            f"({r['tree_mb']['fast']['median']:.0f} vs {r['tree_mb']['exact']['median']:.0f} MB) | <= 0.2 |",
+            f"| fast path: peak memory of a worker while one key ran | {r['key_peak_mb']['fast']:.0f} MB vs "
+            f"{r['key_peak_mb']['exact']:.0f} MB | |",
+            f"| fast path: results of the pipeline runs | {equality(r, repeats)} | identical / 1e-6 |",
+            f"| system-years per core-hour, whole run (start-up included), fast vs exact | "
+            f"{fmt(t['fast']['per_core_hour'], '', 0)} vs {fmt(t['exact']['per_core_hour'], '', 0)} | |",
+            f"| system-years per thread-hour of the keys alone, fast vs exact | "
+            f"{fmt(t['fast']['per_thread_hour_of_keys'], '', 0)} vs "
+            f"{fmt(t['exact']['per_thread_hour_of_keys'], '', 0)} | |",
+        ]
+        for mode in ("fast", "exact"):
+            c = results["fast_pipeline"]["fargate"][mode]
+            lines.append(
+                f"| 1,000 system-years on Fargate ({mode}), `sdt plan` prices of {c['prices_taken']} | "
+                f"{c['usd']:.2f} USD, {c['hours_on_10_workers']:.2f} h on 10 tasks of {c['worker_task']} | |"
+            )
+    if "fast_loss" in results:
+        r = results["fast_loss"]
+        lines += [
+            f"| fast path: `--loss-analysis` wall time, the 490-day sample file | {fmt(r['wall_ratio'])} x "
+            f"({r['wall_s']['fast']['median']:.0f} s vs {r['wall_s']['exact']['median']:.0f} s) | <= 0.6 |",
+            f"| fast path: results of the loss factor analysis | {equality(r, repeats)} | identical / 1e-6 |",
+        ]
+    if "fast_proof" in results:
+        r = results["fast_proof"]
+        lines.append(
+            f"| fast path: the proof set (2 real + 20 synthetic of 1 to 800 days, with loss analysis) | "
+            f"{equality(r, 1)}; {fmt(r['wall_ratio'])} x wall | identical / 1e-6 |"
+        )
+    return lines
+
+
+def stage_table(results: dict[str, Any]) -> str:
+    """Where the pipeline's time goes, per key, fast and exact."""
+    if "stages" not in results:
+        return ""
+    fast, exact = results["stages"]["fast"], results["stages"]["exact"]
+    lines = [
+        "",
+        f"## Where the pipeline's time goes (seconds per key, mean over {fast['keys']} systems, warm process)",
+        "",
+        "| stage (DataHandler.run_pipeline calls) | fast | exact |",
+        "| --- | --- | --- |",
+    ]
+    for name in dict.fromkeys([*fast["stages"], *exact["stages"]]):
+        lines.append(f"| {name} | {fast['stages'].get(name, 0):.3f} | {exact['stages'].get(name, 0):.3f} |")
+    lines.append(f"| **total** | **{fast['seconds_per_key']:.3f}** | **{exact['seconds_per_key']:.3f}** |")
+    lines += ["", "| layer | fast | exact |", "| --- | --- | --- |"]
+    for name in fast["layers"]:
+        lines.append(f"| {name} | {fast['layers'][name]:.3f} | {exact['layers'][name]:.3f} |")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--synthetic", type=int, default=8, help="synthetic systems next to the 2 real ones")
+    parser.add_argument("--synthetic", type=int, default=20, help="synthetic systems next to the 2 real ones")
+    parser.add_argument(
+        "--synthetic-original", type=int, default=8, help="the same, for the comparisons with SDT's own runner"
+    )
     parser.add_argument("--keys", type=int, default=100_000, help="keys of the scale benchmark")
     parser.add_argument(
-        "--only", nargs="*", default=["discovery", "start", "scale", "runner_pipeline", "order", "runner_loss"]
+        "--only",
+        nargs="*",
+        default=[
+            "fast_pipeline",
+            "fast_loss",
+            "fast_proof",
+            "stages",
+            "discovery",
+            "start",
+            "scale",
+            "runner_pipeline",
+            "order",
+            "runner_loss",
+        ],
     )
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine(), "repeats": args.repeats}
@@ -291,9 +453,19 @@ def main() -> None:
         "discovery": lambda: bench_discovery(args.repeats),
         "start": lambda: bench_start(args.repeats),
         "scale": lambda: bench_scale(args.repeats, args.keys),
-        "runner_pipeline": lambda: bench_runner(args.repeats, args.synthetic, loss=False),
-        "order": lambda: bench_order(args.repeats, args.synthetic),
-        "runner_loss": lambda: bench_runner(args.repeats, args.synthetic, loss=True),
+        "runner_pipeline": lambda: bench_runner(args.repeats, args.synthetic_original, loss=False),
+        "order": lambda: bench_order(args.repeats, args.synthetic_original),
+        "runner_loss": lambda: bench_runner(args.repeats, args.synthetic_original, loss=True),
+        "fast_pipeline": lambda: with_fargate_cost(
+            bench_fast_exact(args.repeats, ["runner-ours", "--synthetic", str(args.synthetic), "--no-report"])
+        ),
+        "fast_loss": lambda: bench_fast_exact(
+            args.repeats, ["runner-ours", "--synthetic", "0", "--loss", "--key", "TAEFC1044741", "--no-report"]
+        ),
+        "fast_proof": lambda: bench_fast_exact(
+            1, ["runner-ours", "--synthetic", "20", "--proof", "--loss", "--no-report"]
+        ),
+        "stages": bench_stages,
     }
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sdt-bench-") as scratch:

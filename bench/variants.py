@@ -20,14 +20,16 @@ from tiny import TinyData, trivial  # importable by the workers too (PYTHONPATH)
 
 from sdt_core import ClientPlug, DataPlug
 
-CLUSTER = {"workers": 2, "threads": 1, "memory": 8.0, "dashboard_address": "127.0.0.1:0"}
+CLUSTER = {"workers": 2, "threads": 1, "memory": 9.0, "dashboard_address": "127.0.0.1:0"}  # exact SDT: ~6 GB
 
 
-def systems(synthetic: int) -> DataPlug:
-    """SDT's two real sample systems plus `synthetic` one-year systems of the generator."""
-    from sdt_core import open_data
+def systems(synthetic: int, proof: bool = False) -> DataPlug:
+    """SDT's two real sample systems plus `synthetic` one-year systems of the generator; with
+    `proof`, synthetic systems of the lengths of the fast path's proof set instead."""
+    from sdt_core.acceleration.equivalence import PROOF_LENGTHS
+    from sdt_core.dataplugs.sample import SampleData
 
-    return open_data(f"sample://?systems={synthetic}&days=365")
+    return SampleData(systems=synthetic, days=365, lengths=list(PROOF_LENGTHS) if proof else [])
 
 
 class Connect(ClientPlug):
@@ -53,12 +55,14 @@ def runner_ours(args: argparse.Namespace) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as out:
         summary = run(
-            systems(args.synthetic),
+            systems(args.synthetic, args.proof),
             settings=CLUSTER,
             out=out,
             loss_analysis=args.loss,
-            report=True,
+            report=not args.no_report,
             biggest_first=not args.given_order,
+            exact_sdt=args.exact,
+            keys=args.key or None,
         )
         rows = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines()]
     return {"seconds": summary.seconds, "ok": summary.ok, "failed": summary.failed, "rows": rows}
@@ -162,9 +166,15 @@ def start_raw(args: argparse.Namespace) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
+def stages(args: argparse.Namespace) -> dict[str, Any]:
+    from stages import profile_pipeline
+
+    return profile_pipeline(args.key, fast=not args.exact)
+
+
 VARIANTS = {
     f.__name__.replace("_", "-"): f
-    for f in (runner_ours, runner_original, scale_ours, scale_raw, start_ours, start_raw)
+    for f in (runner_ours, runner_original, scale_ours, scale_raw, start_ours, start_raw, stages)
 }
 
 if __name__ == "__main__":
@@ -175,6 +185,10 @@ if __name__ == "__main__":
     parser.add_argument("--given-order", action="store_true")
     parser.add_argument("--address")
     parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--exact", action="store_true", help="SDT exactly as released (no fast path)")
+    parser.add_argument("--proof", action="store_true", help="synthetic systems of the proof set's lengths")
+    parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--key", action="append", default=[], help="only these keys")
     arguments = parser.parse_args()
     result = VARIANTS[arguments.variant](arguments)
     print("BENCH-RESULT " + json.dumps(result), flush=True)

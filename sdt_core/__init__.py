@@ -17,6 +17,7 @@ from sdt_core.errors import (
     VersionMismatchError,
 )
 from sdt_core.hookspecs import hookimpl
+from sdt_core.memory import worker_memory_gib
 from sdt_core.plugins import GROUP, PlugInfo, list_plugs
 from sdt_core.settings import Options, SettingInfo, Settings, setting
 
@@ -63,4 +64,5 @@ __all__ = [
     "open_data",
     "run",
     "setting",
+    "worker_memory_gib",
 ]

@@ -155,11 +155,21 @@ def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: 
     click.echo("Cluster closed.", err=True)  # also after a start cut short: the plug removed its part
 
 
-def _plan(name: str, values: dict[str, Any], as_json: bool) -> None:
-    plan = registry().plan(name, registry().settings(name, values))
+def _plan(name: str, values: dict[str, Any], as_json: bool, results: str | None, system_years: float) -> None:
+    from sdt_core.measured import Measured, describe
+
+    settings = registry().settings(name, values)
+    measured = Measured.from_results(results) if results else None
+    plan = registry().plan(name, settings)
     if plan is None:
         raise SdtError(f"plug '{name}' cannot tell what it would create: it implements no plan_cluster hook")
-    click.echo(json.dumps(plan.to_dict(), indent=2) if as_json else str(plan))
+    if as_json:
+        extra = {"measured": describe(measured)} if measured else {}
+        click.echo(json.dumps(plan.to_dict() | extra, indent=2))
+        return
+    click.echo(str(plan))
+    if measured:
+        click.echo("\n".join(measured.lines(plan, settings, system_years)))
 
 
 class _PlugCommands(click.Group):
@@ -216,7 +226,21 @@ def _up_params() -> list[click.Parameter]:
 
 
 def _plan_params() -> list[click.Parameter]:
-    return [click.Option(["--json", "as_json"], is_flag=True, help="Print JSON for machines.")]
+    return [
+        click.Option(["--json", "as_json"], is_flag=True, help="Print JSON for machines."),
+        click.Option(
+            ["--results"],
+            metavar="OUT",
+            help="Output folder of a finished `sdt run`: estimate time and cost from what it measured.",
+        ),
+        click.Option(
+            ["--system-years"],
+            type=click.FloatRange(min=0, min_open=True),
+            default=1000.0,
+            show_default=True,
+            help="How much data the estimate is for (with --results).",
+        ),
+    ]
 
 
 @cli.group("up", cls=_PlugCommands, action=_up, extra_params=_up_params, verb="Start a cluster")
@@ -286,6 +310,12 @@ def run_command(
     from sdt_core.dataplugs import data_registry
     from sdt_core.runner import run
 
+    if exact_sdt:
+        import dask.config
+
+        from sdt_core.acceleration import EXACT_CONFIG
+
+        dask.config.set({EXACT_CONFIG: True})  # for the plug too: it sizes workers by the mode
     cls = registry().settings_class(plug_name)
     values = _settings_values(cls, {"workers": workers, "threads": threads, "memory": memory}, sets)
     overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()}

@@ -11,6 +11,7 @@ by the keys running beside it.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,3 +108,24 @@ def peak_memory() -> Iterator[Peak]:
             _SAMPLER = _Sampler()
     with _SAMPLER.block() as peak:
         yield peak
+
+
+# What a worker needs: measured by the benchmark (bench/results/latest.md, "memory per key"),
+# the peak resident memory of a worker process with SDT imported, and what one key of SDT's
+# pipeline adds to it at its peak (up to two years of 5-minute data; the exact clipping
+# check alone adds ~5 GB, whatever the data).
+WORKER_BASE_GIB = 0.5
+KEY_PEAK_GIB = {"fast": 0.4, "exact": 5.6}
+#: Dask's spill threshold (a fraction of the limit): above it a worker with nothing to spill
+#: warns "Unmanaged memory use is high"; at 0.8 it pauses.
+SPILL_FRACTION = 0.7
+
+
+def worker_memory_gib(threads: int, exact: bool | None = None) -> float:
+    """Memory per worker of `threads` threads that keeps SDT's measured peak under Dask's spill
+    threshold, in half-GiB steps; `exact` defaults to dask config `sdt.exact-sdt`."""
+    from sdt_core.acceleration import exact_sdt
+
+    mode = "exact" if (exact_sdt() if exact is None else exact) else "fast"
+    need = (WORKER_BASE_GIB + threads * KEY_PEAK_GIB[mode]) / SPILL_FRACTION
+    return math.ceil(round(need * 2, 6)) / 2

@@ -20,6 +20,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import dask.config
+
 from sdt_core import acceleration
 from sdt_core.analysis import Analysis, load_analysis, process_key, sdt_pipeline
 from sdt_core.clientplug import ClientPlug, get_plug
@@ -29,8 +31,6 @@ from sdt_core.progress import Progress
 from sdt_core.results import CLUSTER_STAGE, ResultLog
 
 REPORT = "dask-report.html"
-#: Dask config: run SDT exactly as released, without the fast path (`sdt run --exact-sdt`).
-EXACT_CONFIG = "sdt.exact-sdt"
 log = logging.getLogger(__name__)
 
 
@@ -81,9 +81,11 @@ def run(
     started = time.monotonic()
     data_plug = SampleData() if data is None else open_data(data) if isinstance(data, str) else data
     function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
-    cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
+    exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
+    with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
+        cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
     todo = _keys(data_plug, keys, limit)
-    fast = _fast_path(exact_sdt)
+    fast = _fast_path(exact)
     mode = "fast" if fast else "exact"
     run_id = {
         "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
@@ -129,13 +131,9 @@ def run(
     )
 
 
-def _fast_path(exact_sdt: bool | None) -> tuple[acceleration.Substitution, ...]:
+def _fast_path(exact: bool) -> tuple[acceleration.Substitution, ...]:
     """The substitutions this run uses: none when exact, else those proven on this SDT."""
-    import dask.config
-
-    if exact_sdt is None:
-        exact_sdt = bool(dask.config.get(EXACT_CONFIG, default=False))
-    if exact_sdt:
+    if exact:
         return ()
     reason = acceleration.unproven_reason()
     if reason:

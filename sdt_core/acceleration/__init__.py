@@ -60,6 +60,17 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
 )
 
 
+#: Dask config: run SDT exactly as released, without the fast path (`sdt run --exact-sdt`).
+EXACT_CONFIG = "sdt.exact-sdt"
+
+
+def exact_sdt() -> bool:
+    """Whether runs use SDT exactly as released (dask config `sdt.exact-sdt`, default False)."""
+    import dask.config
+
+    return bool(dask.config.get(EXACT_CONFIG, default=False))
+
+
 @functools.cache
 def sdt_version() -> str | None:
     """The installed solar-data-tools version, or None."""
@@ -88,11 +99,13 @@ def unproven_reason(sdt: str | None = None) -> str | None:
 
 
 __all__ = [
+    "EXACT_CONFIG",
     "PROVEN_ON",
     "SUBSTITUTIONS",
     "FastPathFailed",
     "KeyMode",
     "Substitution",
+    "exact_sdt",
     "install",
     "key_mode",
     "proven",

@@ -43,8 +43,8 @@ def synthetic_system(index: int, days: int = 365, start: str = "2023-01-01") -> 
     latitude, longitude = rng.uniform(28, 46), rng.uniform(-122, -75)
     utc_offset = round(longitude / 15)
     times = pd.date_range(start, periods=days * 288, freq=STEP, tz=f"Etc/GMT{-utc_offset:+d}")
-    location = pvlib.location.Location(latitude, longitude, tz=times.tz)
-    clear_sky = location.get_clearsky(times, model="haurwitz")["ghi"].to_numpy(copy=True)
+    sun = pvlib.solarposition.ephemeris(times, latitude, longitude)  # 10x cheaper than SPA, ample here
+    clear_sky = pvlib.clearsky.haurwitz(sun["apparent_zenith"])["ghi"].to_numpy(copy=True)
     clear_sky /= clear_sky.max()  # a tilted array's flatter seasons: clear noons near capacity
 
     capacity = rng.uniform(3.0, 12.0)

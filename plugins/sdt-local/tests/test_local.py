@@ -154,6 +154,19 @@ def test_a_default_that_does_not_fit_the_cores_is_fitted_and_an_explicit_one_is_
         get_plug("local", workers=CPU_COUNT + 1, threads=1)
 
 
+def test_memory_per_worker_defaults_to_what_sdt_was_measured_to_need():
+    from sdt_core import worker_memory_gib
+    from sdt_core.acceleration import EXACT_CONFIG
+
+    fast = registry().settings("local", {"workers": 2, "threads": 1})
+    assert fast.memory == worker_memory_gib(1, exact=False) == 1.5
+    with dask.config.set({EXACT_CONFIG: True}):
+        exact = registry().settings("local", {"workers": 1, "threads": 2})
+        assert exact.memory == worker_memory_gib(2, exact=True) == 17.0
+    assert registry().settings("local", {"workers": 1, "threads": 1, "memory": 3}).memory == 3.0
+    assert "memory" not in fast.given  # sized, not given: the other checks still see it as a default
+
+
 def oversubscribed() -> LocalSettings:
     memory = round(MEMORY_LIMIT / 2**30) + 1.0  # more than this machine has, for one worker
     return registry().settings("local", {"workers": 1, "threads": 1, "memory": memory})
