@@ -19,6 +19,7 @@ from sdt_core.errors import (
 from sdt_core.hookspecs import hookimpl
 from sdt_core.memory import worker_memory_gib
 from sdt_core.plugins import GROUP, PlugInfo, list_plugs
+from sdt_core.setting_types import Address, Host
 from sdt_core.settings import Options, SettingInfo, Settings, setting
 
 if TYPE_CHECKING:
@@ -43,9 +44,11 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "GROUP",
+    "Address",
     "ClientPlug",
     "ClusterStartError",
     "DataPlug",
+    "Host",
     "Options",
     "PlugInfo",
     "PlugUnusableError",

@@ -7,8 +7,10 @@ with the stage it happened in; the row says which and why, and the run goes on.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
+import pickle
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -74,6 +76,26 @@ def sdt_pipeline(frame: pd.DataFrame, *, loss_analysis: bool = False, **pipeline
     return values | timings
 
 
+def check_pipeline_options(options: Mapping[str, Any]) -> None:
+    """Refuse, in one line, a keyword that SDT's `run_pipeline` does not take."""
+    if not options:
+        return
+    import inspect
+
+    from solardatatools import DataHandler
+
+    taken = [p for p in inspect.signature(DataHandler.run_pipeline).parameters if p != "self"]
+    for name in options:
+        if name not in taken:
+            import difflib
+
+            hint = difflib.get_close_matches(name, taken, n=1)
+            guess = f"did you mean {hint[0]!r}? " if hint else ""
+            raise SdtError(
+                f"--pipeline {name}: SDT's run_pipeline takes no such keyword; {guess}it takes {', '.join(taken)}"
+            )
+
+
 def data_inventory(frame: pd.DataFrame) -> dict[str, Any]:
     """A quick look at one system's data: values, days covered, peak power, share missing."""
     power = frame.iloc[:, 0]
@@ -86,6 +108,35 @@ def data_inventory(frame: pd.DataFrame) -> dict[str, Any]:
         "max_power": float(power.max()),
         "missing_share": round(1 - power.notna().sum() / expected, 4),
     }
+
+
+def pack(data: DataPlug, analysis: Analysis, fast: tuple[Substitution, ...] = ()) -> bytes:
+    """What every task of a run needs, pickled once by the client for `process_packed_key`."""
+    import cloudpickle
+
+    return cloudpickle.dumps((data, analysis, fast))  # type: ignore[no-any-return]
+
+
+def process_packed_key(key: tuple[Any, ...], packed: bytes) -> dict[str, Any]:
+    """`process_key` with its data plug and analysis from `pack`, unpickled inside the task.
+
+    A worker that cannot unpickle them (a module the client has and the worker lacks) gets
+    an error row, stage `setup`, rather than a broken connection to its scheduler, which is
+    what Dask does with a task it cannot unpickle: the run would wait forever.
+    """
+    from sdt_core.results import SETUP_STAGE
+
+    try:
+        data, analysis, fast = _unpack(packed)
+    except Exception as exc:
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:ERROR_LENGTH]
+        return {"key": list(key), "status": "error", "stage": SETUP_STAGE, "error": text, "worker": _worker()}
+    return process_key(key, data, analysis, fast)
+
+
+@functools.lru_cache(maxsize=4)
+def _unpack(packed: bytes) -> tuple[DataPlug, Analysis, tuple[Substitution, ...]]:
+    return pickle.loads(packed)  # type: ignore[no-any-return]
 
 
 def process_key(
@@ -120,8 +171,8 @@ def _attempt(
                 frame = power_frame(data.get_data(key))
                 check_span(frame)
             with stage("analysis", timings):
-                values = analysis(frame)
-            row |= {str(k): _plain(v) for k, v in values.items()}
+                values = result_fields(analysis(frame))
+            row |= values
         except StageFailed as failed:
             row |= {"status": "error", "stage": failed.stage, "error": str(failed)} | failed.timings
     row |= timings | {"total_s": round(time.perf_counter() - start, 4), "worker": _worker()}
@@ -131,12 +182,53 @@ def _attempt(
     return row
 
 
-def _plain(value: Any) -> Any:
-    """Numpy scalars as Python ones; NaN as None, so rows are plain JSON."""
-    value = value.item() if hasattr(value, "item") and callable(value.item) else value
+#: Row fields sdt-core writes itself; an analysis returning one of them fails its key.
+RESERVED = frozenset(
+    {
+        "key",
+        "status",
+        "stage",
+        "error",
+        "start_time",
+        "load_s",
+        "analysis_s",
+        "total_s",
+        "worker",
+        "peak_memory_mb",
+        "sdt_mode",
+        "sdt_substitutions",
+        "sdt_fallback",
+    }
+)
+
+
+def result_fields(values: Any) -> dict[str, Any]:
+    """An analysis's result as row fields; TypeError or ValueError (one line) if it is not a
+    mapping of names to plain values (str, int, float, bool, None; numpy scalars, dates)."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"the analysis returned {type(values).__name__}, not a mapping of field names to values")
+    fields = {}
+    for name, value in values.items():
+        name = str(name)
+        if name in RESERVED:
+            raise ValueError(f"the analysis returned the field {name!r}, which sdt-core's rows reserve; rename it")
+        fields[name] = _plain(name, value)
+    return fields
+
+
+def _plain(name: str, value: Any) -> Any:
+    """A plain JSON value: numpy scalars as Python ones, NaN as None, dates as ISO text."""
+    if hasattr(value, "isoformat") and callable(value.isoformat):
+        return value.isoformat()
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
     if isinstance(value, float) and math.isnan(value):
         return None
-    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return value
+    raise TypeError(
+        f"the analysis returned {type(value).__name__} for {name!r}; give a plain value (str, number, bool)"
+    )
 
 
 def _worker() -> str | None:
@@ -157,8 +249,11 @@ def load_analysis(spec: str) -> Analysis:
         sys.path.insert(0, str(Path.cwd()))
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SdtError(f"cannot import the analysis module {module_name!r}: {exc}") from exc
+    except Exception as exc:  # a missing module, a SyntaxError, or the module's own code raising
+        where = f" ({exc.filename}, line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
+        text = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+        error = text if isinstance(exc, ModuleNotFoundError) else f"{type(exc).__name__}: {text}{where}"
+        raise SdtError(f"cannot import the analysis module {module_name!r}: {error}") from exc
     function = getattr(module, name, None)
     if not callable(function):
         raise SdtError(f"module {module_name!r} has no function {name!r} (--analysis {spec})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -9,7 +10,7 @@ import signal
 import sys
 import time
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NoReturn
 
 import click
@@ -320,7 +321,9 @@ def run_command(
     values = _settings_values(cls, {"workers": workers, "threads": threads, "memory": memory}, sets)
     overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()}
     plug = get_plug(plug_name, config_overrides=overrides, **values)
-    source = data_registry().open(data, text_options=_pairs(data_options, "--data-option")) if data else None
+    source = (
+        data_registry().open(data, text_options=_pairs(data_options, "--data-option")) if data is not None else None
+    )
     pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
     _stop_on_signals()
     try:
@@ -353,16 +356,27 @@ def run_command(
 
 @cli.command("sample-data")
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--systems", type=click.IntRange(min=1), default=8, show_default=True, help="Number of systems.")
-@click.option("--days", type=click.IntRange(min=1), default=365, show_default=True, help="Days of each system.")
+@click.option("--systems", type=click.IntRange(1, 100_000), default=8, show_default=True, help="Number of systems.")
+@click.option("--days", type=click.IntRange(1, 36_500), default=365, show_default=True, help="Days of each system.")
 def sample_data_command(folder: str, systems: int, days: int) -> None:
     """Write synthetic PV systems as CSV files (deterministic: the same every time)."""
     from pathlib import Path
 
     from sdt_core.dataplugs.sample import write_sample_data
 
-    paths = write_sample_data(Path(folder), systems, days)
+    with _writing(folder):
+        paths = write_sample_data(Path(folder), systems, days)
     click.echo(f"{len(paths)} systems of {days} days in {folder}")
+
+
+@contextlib.contextmanager
+def _writing(folder: str) -> Iterator[None]:
+    """Turn a failure to write into `folder` into one line."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or folder
+        raise SdtError(f"cannot write {where}: {exc.strerror}; choose another folder") from exc
 
 
 def _plug_distributions(names: tuple[str, ...]) -> list[str]:
@@ -382,7 +396,8 @@ def image_command(folder: str, plugs: tuple[str, ...]) -> None:
 
     from sdt_core.image import write_image
 
-    image = write_image(Path(folder), _plug_distributions(plugs))
+    with _writing(folder):
+        image = write_image(Path(folder), _plug_distributions(plugs))
     click.echo(f"Wrote {folder}/Dockerfile and {folder}/requirements.txt:")
     click.echo(_table(sorted(image.pins.items()), ("PACKAGE", "VERSION")))
     if image.local_builds:
@@ -411,7 +426,12 @@ def doctor_command(image_packages: typing.TextIO | None, plugs: tuple[str, ...])
         for p in broken:
             click.echo(f"plug '{p.name}' ({p.distribution}) is broken: {p.status}")
         return
-    image = parse_pip_list(image_packages.read())
+    try:
+        image = parse_pip_list(image_packages.read())
+    except UnicodeDecodeError:
+        raise SdtError(
+            f"{image_packages.name} is not a text file; give the output of `pip list` or `pip freeze`"
+        ) from None
     if not image:
         raise SdtError(f"no package versions found in {image_packages.name}; give `pip list` or `pip freeze` output")
     mismatches = compare(here, image)

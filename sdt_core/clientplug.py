@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sdt_core.errors import ClusterStartError, SdtError
 from sdt_core.plugins import registry
 
 if TYPE_CHECKING:
@@ -121,8 +122,16 @@ class RegisteredPlug(ClientPlug):
         self._config = dask.config.set(config)  # held while the cluster lives
         try:
             plugs.preflight(self.plug, self.settings)
-            self.cluster = plugs.make_cluster(self.plug, self.settings)
-            self.client = Client(self.cluster)
+            try:
+                self.cluster = plugs.make_cluster(self.plug, self.settings)
+                self.client = Client(self.cluster)
+            except SdtError:
+                raise
+            except Exception as exc:  # the backend's own error: one line, the traceback chained
+                text = " ".join(str(exc).split())[:300]
+                raise ClusterStartError(
+                    f"plug '{self.plug}': the cluster did not start: {type(exc).__name__}: {text}"
+                ) from exc
             check_cluster(self.client, [d for d in [plugs.plugs[self.plug].distribution] if d])
         except BaseException:
             self.close()

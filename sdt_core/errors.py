@@ -31,3 +31,9 @@ class VersionMismatchError(SdtError, RuntimeError):
     """The scheduler or workers run other versions of the packages that matter than the client."""
 
     exit_code = 1
+
+
+class RunFailed(SdtError, RuntimeError):
+    """The run could not go on; the keys it finished are in its output folder."""
+
+    exit_code = 1

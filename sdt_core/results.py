@@ -7,6 +7,7 @@ run was, so a resume cannot mix two different runs in one folder.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import time
@@ -15,12 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from sdt_core.errors import SdtError
+from sdt_core.folder_lock import FolderLock
 
 LOG = "results.jsonl"
 RUN = "run.json"
 SUMMARY = "summary"
-#: Rows with this stage failed for the cluster, not for the data: a resume runs them again.
-CLUSTER_STAGE = "cluster"
+#: Stages of the rows written for a task the cluster could not finish (sdt_core.submission).
+CLUSTER_STAGE = "cluster"  # the cluster went away: transient, a resume runs the key again
+WORKER_STAGE = "worker"  # the key killed its worker process every time it ran
+MEMORY_STAGE = "memory"  # the key kept its worker paused for memory
+SETUP_STAGE = "setup"  # the worker could not load the data plug or the analysis: a resume retries
+#: Rows a resume runs again: what failed was the environment, not the key.
+TRANSIENT_STAGES = (CLUSTER_STAGE, SETUP_STAGE)
 #: What must match for a resume to go on with a folder.
 IDENTITY = ("data", "analysis", "sdt_mode")
 
@@ -37,6 +44,19 @@ class ResultLog:
         self.path = folder / LOG
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            self.lock = FolderLock(folder)
+            self.lock.acquire()  # first: a second run is told the folder is busy, nothing else
+        except OSError as exc:
+            raise SdtError(f"cannot write to the output folder {folder}: {exc.strerror}; choose another --out") from exc
+        try:
+            self._open(run, resume)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open(self, run: Mapping[str, Any], resume: bool) -> None:
+        folder = self.folder
+        try:
             if self.path.exists() and self.path.stat().st_size and not resume:
                 raise SdtError(
                     f"{folder} holds results of an earlier run; add --resume to go on with it, or choose another --out"
@@ -80,8 +100,8 @@ class ResultLog:
                     continue
 
     def done(self) -> set[tuple[Any, ...]]:
-        """Keys with a final row: ok, or failed for their data (not for the cluster)."""
-        return {_key(row) for row in self.rows() if row.get("stage") != CLUSTER_STAGE}
+        """Keys with a final row: ok, or failed for the key itself (not for the cluster)."""
+        return {_key(row) for row in self.rows() if row.get("stage") not in TRANSIENT_STAGES}
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         for row in rows:
@@ -92,15 +112,29 @@ class ResultLog:
             self._synced = time.monotonic()
 
     def close(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        """Flush the log to disk and close it (the folder stays locked until the run ends)."""
+        if not self._file.closed:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
 
-    def write_summary(self) -> tuple[Path, Path, dict[str, int]]:
-        """summary.csv and summary.parquet: one row per key, its last result; and the counts."""
+    def __enter__(self) -> ResultLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.close()
+        finally:
+            self.lock.release()  # another run may use the folder now
+
+    def write_summary(self, keys: Iterable[tuple[Any, ...]] | None = None) -> tuple[Path, Path, dict[str, int]]:
+        """summary.csv and summary.parquet: one row per key of the folder, its last result; and
+        the counts by status of `keys` (default: all of them)."""
         import pandas as pd
 
         latest = {_key(row): row for row in self.rows()}
+        counted = set(latest) if keys is None else set(keys) & set(latest)
+        statuses = collections.Counter(latest[key]["status"] for key in counted)
         table = pd.DataFrame(list(latest.values()))
         if not table.empty:
             keys = pd.DataFrame(table.pop("key").tolist()).add_prefix("key_field_")
@@ -108,5 +142,4 @@ class ResultLog:
         csv, parquet = self.folder / f"{SUMMARY}.csv", self.folder / f"{SUMMARY}.parquet"
         table.to_csv(csv, index=False)
         table.astype({c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(parquet)
-        statuses = table["status"].value_counts().to_dict() if not table.empty else {}
-        return csv, parquet, {"ok": int(statuses.get("ok", 0)), "error": int(statuses.get("error", 0))}
+        return csv, parquet, {"ok": statuses["ok"], "error": statuses["error"]}

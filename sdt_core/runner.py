@@ -7,13 +7,12 @@ logged as it arrives, and only small rows cross the network.
 
 from __future__ import annotations
 
-import collections
 import datetime
 import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -23,12 +22,20 @@ from typing import Any
 import dask.config
 
 from sdt_core import acceleration
-from sdt_core.analysis import Analysis, load_analysis, process_key, sdt_pipeline
+from sdt_core.analysis import (
+    Analysis,
+    check_pipeline_options,
+    load_analysis,
+    pack,
+    process_packed_key,
+    sdt_pipeline,
+)
 from sdt_core.clientplug import ClientPlug, get_plug
 from sdt_core.dataplugs import DataPlug, open_data
 from sdt_core.errors import SdtError
 from sdt_core.progress import Progress
-from sdt_core.results import CLUSTER_STAGE, ResultLog
+from sdt_core.results import ResultLog
+from sdt_core.submission import submit_all
 
 REPORT = "dask-report.html"
 log = logging.getLogger(__name__)
@@ -76,15 +83,14 @@ def run(
     its fast path unless `exact_sdt` (default: dask config `sdt.exact-sdt`, else False).
     Raises `SdtError` on bad input, before anything starts.
     """
-    from sdt_core.dataplugs.sample import SampleData
-
     started = time.monotonic()
-    data_plug = SampleData() if data is None else open_data(data) if isinstance(data, str) else data
+    _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
+    data_plug = _data_plug(data)
     function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
     exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
     with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
         cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
-    todo = _keys(data_plug, keys, limit)
+    selected = _keys(data_plug, keys, limit)
     fast = _fast_path(exact)
     mode = "fast" if fast else "exact"
     run_id = {
@@ -99,27 +105,27 @@ def run(
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sdt_core": version("sdt-core"),
     }
-    log = ResultLog(Path(out), run_id, resume)
-    earlier = log.done() & set(todo) if resume else set()
-    todo = [key for key in todo if key not in earlier]
-    if biggest_first:
-        todo = _biggest_first(data_plug, todo)
-    report_path = Path(out) / REPORT if report and todo else None
-    try:
+    with ResultLog(Path(out), run_id, resume) as log:  # the folder is this run's until the end
+        earlier = log.done() & set(selected) if resume else set()
+        todo = [key for key in selected if key not in earlier]
+        if biggest_first:
+            todo = _biggest_first(data_plug, todo)
+        report_path = Path(out) / REPORT if report and todo else None
         if todo:
-            with cluster_plug as client, _performance_report(report_path):
-                progress = Progress(len(todo) + len(earlier), len(earlier), progress_interval)
-                try:
-                    task = functools.partial(process_key, data=data_plug, analysis=function, fast=fast)
-                    _submit_all(client, todo, task, log, progress, max_in_flight, retries)
-                finally:
-                    progress.close()
-    finally:
-        log.close()
-    csv, parquet, counts = log.write_summary()
+            try:
+                with cluster_plug as client, _performance_report(report_path):
+                    progress = Progress(len(selected), len(earlier), progress_interval)
+                    try:
+                        task = functools.partial(process_packed_key, packed=pack(data_plug, function, fast))
+                        submit_all(client, todo, task, log.append, progress, max_in_flight, retries)
+                    finally:
+                        progress.close()
+            finally:
+                log.close()
+        csv, parquet, counts = log.write_summary(keys=selected)
     return RunSummary(
         Path(out),
-        len(todo) + len(earlier),
+        len(selected),
         counts["ok"],
         counts["error"],
         len(earlier),
@@ -129,6 +135,28 @@ def run(
         report_path,
         mode,
     )
+
+
+#: The largest --limit, --max-in-flight and retries taken: beyond, a typo, not a wish.
+MAX_COUNT = 10**9
+
+
+def _check_bounds(**values: int | None) -> None:
+    lowest = {"max_in_flight": 1, "retries": 0, "limit": 1}
+    for name, value in values.items():
+        if value is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        if isinstance(value, bool) or not isinstance(value, int) or not lowest[name] <= value <= MAX_COUNT:
+            raise SdtError(f"{option} must be an integer from {lowest[name]} to {MAX_COUNT:,}, got {value!r}")
+
+
+def _data_plug(data: str | DataPlug | None) -> DataPlug:
+    from sdt_core.dataplugs.sample import SampleData
+
+    if data is None:
+        return SampleData()
+    return open_data(data) if isinstance(data, str) else data
 
 
 def _fast_path(exact: bool) -> tuple[acceleration.Substitution, ...]:
@@ -150,6 +178,7 @@ def _analysis(
 ) -> tuple[Analysis, dict[str, Any]]:
     """The function to run per key, and what identifies it in run.json."""
     if analysis is None:
+        check_pipeline_options(pipeline)
         options = {"loss_analysis": loss_analysis, **pipeline}
         return functools.partial(sdt_pipeline, **options), {"function": _name(sdt_pipeline), "options": options}
     if loss_analysis or pipeline:
@@ -193,53 +222,3 @@ def _performance_report(path: Path | None) -> Any:
     from distributed import performance_report
 
     return performance_report(filename=str(path))
-
-
-def _submit_all(
-    client: Any,
-    todo: list[tuple[Any, ...]],
-    task: Callable[..., dict[str, Any]],
-    log: ResultLog,
-    progress: Progress,
-    max_in_flight: int,
-    retries: int,
-) -> None:
-    """Keep about two seconds of work in flight (at least 8 keys per thread); log each result."""
-    from distributed import as_completed
-
-    threads = max(1, sum(client.nthreads().values()))
-    pending = iter(todo)
-    owners: dict[str, tuple[Any, ...]] = {}
-    finished = as_completed(with_results=True, raise_errors=False)  # results fetched in the background
-
-    def refill(target: int) -> None:
-        room = target - len(owners)
-        if room < max(1, target // 4):  # one client.map per quarter of the window, not per result
-            return
-        batch = list(itertools.islice(pending, room))
-        if batch:
-            futures = client.map(task, batch, pure=False, retries=retries)
-            owners.update(zip((f.key for f in futures), batch, strict=True))
-            finished.update(futures)
-
-    recent: collections.deque[tuple[float, int]] = collections.deque()  # (time, keys finished)
-    refill(min(max_in_flight, 8 * threads))
-    for batch in finished.batches():
-        rows = [_row(owners.pop(future.key), future, result) for future, result in batch]
-        batch.clear()  # release the finished tasks on the scheduler before adding new ones
-        log.append(rows)
-        failed = sum(row["status"] != "ok" for row in rows)
-        progress.update(len(rows) - failed, failed)
-        now = time.monotonic()
-        recent.append((now, len(rows)))
-        while now - recent[0][0] > 2.0:
-            recent.popleft()
-        two_seconds_of_work = sum(n for _, n in recent)  # keys finished in the last two seconds
-        refill(min(max_in_flight, max(8 * threads, two_seconds_of_work)))
-
-
-def _row(key: tuple[Any, ...], future: Any, result: Any) -> dict[str, Any]:
-    """The task's row; or, when the cluster lost the task for good, a row a resume retries."""
-    if future.status == "finished":
-        return result  # type: ignore[no-any-return]
-    return {"key": list(key), "status": "error", "stage": CLUSTER_STAGE, "error": f"{type(result).__name__}: {result}"}

@@ -21,6 +21,7 @@ import copy
 import dataclasses
 import importlib
 import inspect
+import math
 import re
 import types
 import typing
@@ -188,8 +189,13 @@ def _check_type(tp: Any, value: Any) -> tuple[bool, Any]:
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool), value
     if tp is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         return ok, float(value) if ok else value
+    if hasattr(tp, "sdt_check"):  # sdt_core.setting_types
+        try:
+            return True, tp.sdt_check(value)
+        except (TypeError, ValueError):
+            return False, value
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (dict, Mapping) or tp is dict:
         if not isinstance(value, Mapping):
@@ -205,7 +211,9 @@ def _check_type(tp: Any, value: Any) -> tuple[bool, Any]:
     return isinstance(value, tp), value
 
 
-_EXPECTED = {bool: "True or False", int: "an integer", float: "a number", str: "a string"}
+#: Integers beyond are typos, and overflow the C libraries under the backends.
+MAX_INT = 2**31 - 1
+_EXPECTED = {bool: "True or False", int: "an integer", float: "a finite number", str: "a string"}
 
 
 def _expected(tp: Any) -> str:
@@ -217,6 +225,8 @@ def _expected(tp: Any) -> str:
         return "a mapping of {} to {}".format(*map(type_name, typing.get_args(tp)))
     if typing.get_origin(tp) is list:
         return f"a list of {type_name(typing.get_args(tp)[0])}"
+    if hasattr(tp, "expected"):  # sdt_core.setting_types
+        return str(tp.expected)
     return _EXPECTED.get(tp, f"of type {type_name(tp)}")
 
 
@@ -236,6 +246,8 @@ def _check_field(plug: str, f: dataclasses.Field[Any], tp: Any, value: Any, sour
         raise SettingsError(f"{where} must be {_expected(tp)}, got {_shown(value, meta['secret'])}")
     if value is None:
         return value
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise SettingsError(f"{where} must be at most {MAX_INT:,}, got {value}")
     if meta["choices"] is not None and value not in meta["choices"]:
         choices = ", ".join(map(repr, meta["choices"]))
         raise SettingsError(f"{where} must be one of {choices}, got {value!r}")

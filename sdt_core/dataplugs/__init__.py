@@ -13,6 +13,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from sdt_core.errors import SdtError
 from sdt_core.plugins import EntryPointRegistry, PlugInfo
 from sdt_core.settings import Options, parse_text, validate
 
@@ -68,6 +69,8 @@ class DataPlugRegistry(EntryPointRegistry):
 
         `text_options` are parsed by declared type, as the URL's query is (command line).
         """
+        if not url.strip():
+            raise SdtError("DATA is empty: give a directory or a data plug URL, or leave it out for the sample set")
         scheme, sep, rest = url.partition("://")
         if not sep:
             scheme, rest = "file", url

@@ -50,6 +50,7 @@ class CsvDirectory(CsvFiles):
         folder = Path(self.path)
         if not folder.is_dir():
             raise SettingsError(f"data directory {self.path} does not exist; give a directory of {self.ext} files")
+        self.path = str(folder.resolve())  # one folder, one identity: a resume may name it either way
 
     def keys(self) -> Iterable[tuple[str]]:
         keys = (self.key_of(p.name) for p in sorted(Path(self.path).iterdir()) if p.is_file())

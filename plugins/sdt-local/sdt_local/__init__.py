@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from sdt_core import RegisteredPlug, Settings, SettingsError, hookimpl, setting, worker_memory_gib
+from sdt_core import Address, Host, RegisteredPlug, Settings, SettingsError, hookimpl, setting, worker_memory_gib
 
 if TYPE_CHECKING:
     from distributed import LocalCluster
@@ -21,20 +21,58 @@ class LocalSettings(Settings):
         None,
         "Memory per worker in GiB; default: what SDT was measured to need, 1.5 GiB for a 1-thread "
         "worker on the fast path, 9 GiB with --exact-sdt (sdt_core.worker_memory_gib).",
-        gt=0,
+        ge=0.5,
     )
     processes: bool = setting(True, "Run each worker in its own process (False: threads here).")
-    host: str = setting("127.0.0.1", "Address the scheduler listens on (with worker processes).")
-    dashboard_address: str = setting(
+    host: Host = setting("127.0.0.1", "Address the scheduler listens on (with worker processes).")
+    dashboard_address: Address = setting(
         "127.0.0.1:8787", "Address of the dashboard and the scheduler's HTTP endpoints; port 0: any free one."
     )
+    insecure: bool = setting(
+        False, "Allow a scheduler or dashboard that other machines can reach (no authentication, no TLS)."
+    )
+    env: dict[str, str] = setting({}, "Environment variables of the worker processes (never shown).", secret=True)
 
     def check(self) -> None:
         """Fit workers x threads into the cores: adjust a default, refuse an explicit request.
-        Then size the memory of each worker from SDT's measured need, unless given."""
+        Size the memory of each worker from SDT's measured need, unless given, within the
+        machine's. Refuse addresses other machines can reach, unless `insecure`."""
         self._fit_cores()
         if self.memory is None:
             self.memory = worker_memory_gib(self.threads)
+        self._fit_memory()
+        self._check_exposure()
+        if self.env and not self.processes:
+            raise SettingsError("plug 'local': env applies to worker processes; leave processes=True to give it")
+
+    def _fit_memory(self) -> None:
+        import psutil
+
+        total = psutil.virtual_memory().total / 2**30
+        if self.memory is not None and self.memory > total:
+            raise SettingsError(
+                f"plug 'local': memory {self.memory:g} GiB per worker is more than this machine's "
+                f"{total:.1f} GiB; give at most {total:.1f}"
+            )
+
+    def _check_exposure(self) -> None:
+        exposed = [
+            f"{name} {value or '(every interface)'}"
+            for name, value, host in (
+                ("host", self.host, Host(self.host) if self.processes else None),
+                ("dashboard_address", self.dashboard_address, Address(self.dashboard_address).host),
+            )
+            if (host is None and name == "dashboard_address") or (host is not None and not host.is_loopback)
+        ]
+        if not exposed:
+            return
+        what = " and ".join(exposed)
+        if not self.insecure:
+            raise SettingsError(
+                f"plug 'local': {what} can be reached from other machines, and the scheduler has no "
+                "authentication or TLS; give a loopback address such as 127.0.0.1, or --set insecure=true"
+            )
+        log.warning("local: %s can be reached from other machines (insecure=True): no authentication, no TLS", what)
 
     def _fit_cores(self) -> None:
         from dask.system import CPU_COUNT
@@ -97,6 +135,9 @@ def make_cluster(settings: LocalSettings) -> LocalCluster:
     from distributed import LocalCluster
 
     kwargs = settings.backend_kwargs()
+    del kwargs["insecure"]  # sdt-core's check, not a LocalCluster parameter
+    if not settings.processes:
+        del kwargs["env"]  # workers in this process share its environment (check() refuses one given)
     if not settings.processes and "protocol" not in kwargs:
         kwargs["host"] = None  # in-process workers talk over inproc://, which has no host
     return LocalCluster(

@@ -1,0 +1,98 @@
+"""Keys through the cluster: a bounded window of tasks, each result recorded once.
+
+About two seconds of work is in flight (at least 8 keys per worker thread, at most
+`max_in_flight`); each finished task's row is handed to `record` as it arrives. A task the
+cluster could not finish gets a row that says why: `worker` when the key killed its worker
+process each time it ran, `memory` when its worker stayed paused for memory (the watchdog),
+and `cluster` otherwise (the cluster went away): only `cluster` rows are run again by a resume.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sdt_core.analysis import ERROR_LENGTH
+from sdt_core.errors import RunFailed
+from sdt_core.progress import Progress
+from sdt_core.results import CLUSTER_STAGE, MEMORY_STAGE, WORKER_STAGE
+from sdt_core.watchdog import PauseWatchdog
+
+
+def submit_all(
+    client: Any,
+    todo: list[tuple[Any, ...]],
+    task: Callable[..., dict[str, Any]],
+    record: Callable[[Iterable[dict[str, Any]]], None],
+    progress: Progress,
+    max_in_flight: int,
+    retries: int,
+) -> None:
+    """Run `task(key)` for every key of `todo` on `client`'s cluster; `record` each row."""
+    from distributed import as_completed
+
+    threads = max(1, sum(client.nthreads().values()))
+    pending = iter(todo)
+    owners: dict[Any, tuple[Any, ...]] = {}  # task key -> data key
+    futures: dict[Any, Any] = {}  # task key -> Future, for the watchdog
+    finished = as_completed(with_results=True, raise_errors=False)  # results fetched in the background
+
+    def refill(target: int) -> None:
+        room = target - len(owners)
+        if room < max(1, target // 4):  # one client.map per quarter of the window, not per result
+            return
+        batch = list(itertools.islice(pending, room))
+        if batch:
+            submitted = client.map(task, batch, pure=False, retries=retries)
+            owners.update(zip((f.key for f in submitted), batch, strict=True))
+            futures.update((f.key, f) for f in submitted)
+            finished.update(submitted)
+
+    recent: collections.deque[tuple[float, int]] = collections.deque()  # (time, keys finished)
+    with PauseWatchdog(client, futures) as watchdog:
+        refill(min(max_in_flight, 8 * threads))
+        for batch in finished.batches():
+            rows = []
+            for future, result in batch:
+                key = owners.pop(future.key)
+                futures.pop(future.key, None)
+                if watchdog.fatal is None or future.key in watchdog.failures or future.status != "cancelled":
+                    rows.append(row_of(key, future, result, watchdog.failures.get(future.key)))
+            batch.clear()  # release the finished tasks on the scheduler before adding new ones
+            record(rows)
+            if any(row["status"] == "ok" for row in rows):
+                watchdog.progressed()
+            failed = sum(row["status"] != "ok" for row in rows)
+            progress.update(len(rows) - failed, failed)
+            if watchdog.fatal:
+                continue  # every pending task is being cancelled: drain them, start nothing new
+            now = time.monotonic()
+            recent.append((now, len(rows)))
+            while now - recent[0][0] > 2.0:
+                recent.popleft()
+            two_seconds_of_work = sum(n for _, n in recent)  # keys finished in the last two seconds
+            refill(min(max_in_flight, max(8 * threads, two_seconds_of_work)))
+    if watchdog.fatal:
+        raise RunFailed(watchdog.fatal)
+
+
+def row_of(key: tuple[Any, ...], future: Any, result: Any, failure: str | None = None) -> dict[str, Any]:
+    """The task's row; or, for a task the cluster could not finish, an error row saying why."""
+    if future.status == "finished":
+        return result  # type: ignore[no-any-return]
+    if failure is not None:
+        stage, text = MEMORY_STAGE, failure
+    else:
+        error = result[1] if isinstance(result, tuple) and len(result) == 3 else result  # (type, value, traceback)
+        if type(error).__name__ == "KilledWorker":
+            stage = WORKER_STAGE
+            text = (
+                "KilledWorker: its worker process died each time it ran the key (a crash, or memory beyond the limit)"
+            )
+        else:
+            stage, text = CLUSTER_STAGE, f"{type(error).__name__}: {error}"
+    text = " ".join(text.split())[:ERROR_LENGTH]
+    return {"key": list(key), "status": "error", "stage": stage, "error": text}

@@ -1,0 +1,389 @@
+"""The reliability contract of `sdt run`: it never hangs, never lies, never leaks.
+
+Each test here is a case that did not hold before: a hang, two runs in one folder, a secret
+shown, a traceback instead of one line, a key counted wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sdt_core import SdtError, get_plug, run
+from sdt_core.results import LOG
+from sdt_core.testing import SECRET, live_processes
+
+from .conftest import SDT
+
+SMALL = {"workers": 2, "threads": 1, "memory": 1, "dashboard_address": "127.0.0.1:0"}
+SMALL_ARGS = ["--workers", "2", "--threads", "1", "--memory", "1", "--set", "dashboard_address=127.0.0.1:0"]
+INVENTORY = "sdt_core.analysis:data_inventory"
+TINY = "sample://?systems={n}&days=2&real=false"
+
+
+def rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / LOG).read_text().splitlines() if line.strip()]
+
+
+def module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str) -> str:
+    """A user's module in the current directory (the workers import it too)."""
+    name = f"user_module_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+# Two runs, one folder.
+
+
+def test_a_second_run_on_the_same_folder_is_refused_naming_the_first(sdt, tmp_path, monkeypatch):
+    slow = module(tmp_path, monkeypatch, "import time\ndef slow(frame):\n    time.sleep(0.5)\n    return {}\n")
+    args = [TINY.format(n=40), "--analysis", f"{slow}:slow", "--out", "out", "--no-report", *SMALL_ARGS]
+    first = subprocess.Popen(
+        [SDT, "run", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "out" / LOG).exists() or not rows(tmp_path / "out"):
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.2)
+        for extra in ([], ["--resume"]):
+            second = sdt("run", *args, *extra, cwd=tmp_path)
+            assert second.returncode == 2
+            assert second.stderr.startswith(f"sdt: error: out is in use by another run (pid {first.pid} on ")
+            assert second.stderr.endswith("wait for it to end, or choose another --out\n")
+            assert second.stderr.count("\n") == 1
+        assert first.wait(timeout=300) == 0, first.stderr.read()
+    finally:
+        first.kill()
+        first.wait()
+        first.stdout.close()
+        first.stderr.close()
+    keys = [tuple(r["key"]) for r in rows(tmp_path / "out")]
+    assert len(keys) == len(set(keys)) == 40  # each key once
+    again = sdt("run", *args, "--resume", cwd=tmp_path)  # the folder is free again
+    assert again.returncode == 0, again.stderr
+
+
+# Secrets.
+
+
+def test_the_environment_of_the_workers_is_a_secret(tmp_path, monkeypatch, capsys):
+    name = module(
+        tmp_path,
+        monkeypatch,
+        "import os\ndef seen(frame):\n    return {'token_set': os.environ.get('TOKEN') is not None}\n",
+    )
+    settings = SMALL | {"workers": 1, "env": {"TOKEN": SECRET}}
+    assert SECRET not in repr(get_plug("local", **settings))
+    run(TINY.format(n=2), settings=settings, out=tmp_path / "out", analysis=f"{name}:seen", report=False)
+    assert all(row["token_set"] for row in rows(tmp_path / "out"))  # it reached the workers
+    for path in (tmp_path / "out").iterdir():
+        assert SECRET not in path.read_text(errors="replace"), path
+    assert SECRET not in "".join(capsys.readouterr())
+
+
+# One line instead of a traceback, and nothing started.
+
+
+@pytest.fixture
+def user_files(tmp_path):
+    (tmp_path / "syntax_error_mod.py").write_text("def f(:\n")
+    (tmp_path / "raising_mod.py").write_text("raise RuntimeError('boom at import')\n")
+    (tmp_path / "binary.dat").write_bytes(b"\x00\xff\xfe\x01binary")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--memory", "inf"], "plug 'local': memory must be a finite number or None, got inf (float)"),
+        (["run", "--memory", "0.01"], "plug 'local': memory must be >= 0.5, got 0.01"),
+        (["run", "--memory", "1e9"], "plug 'local': memory 1e+09 GiB per worker is more than this machine's"),
+        (
+            ["run", "--set", "host=999.1.1.1"],
+            "plug 'local': host must be a host name or an IP address, got the string '999.1.1.1'",
+        ),
+        (
+            ["run", "--set", "dashboard_address=notanaddress"],
+            "plug 'local': dashboard_address must be an address host:port, :port or port",
+        ),
+        (["run", "--set", "host=0.0.0.0"], "plug 'local': host 0.0.0.0 can be reached from other machines"),
+        (
+            ["run", "--limit", "99999999999999999999"],
+            "--limit must be an integer from 1 to 1,000,000,000, got 99999999999999999999",
+        ),
+        (["run", "--workers", "99999999999999999999"], "plug 'local': workers must be at most 2,147,483,647, got "),
+        (["run", ""], "DATA is empty: give a directory or a data plug URL, or leave it out for the sample set"),
+        (
+            ["run", "--analysis", "syntax_error_mod:f"],
+            "cannot import the analysis module 'syntax_error_mod': SyntaxError: invalid syntax (",
+        ),
+        (
+            ["run", "--analysis", "raising_mod:f"],
+            "cannot import the analysis module 'raising_mod': RuntimeError: boom at import",
+        ),
+        (
+            ["run", "--pipeline", "fix_shift=false"],
+            "--pipeline fix_shift: SDT's run_pipeline takes no such keyword; did you mean 'fix_shifts'?",
+        ),
+        (["sample-data", "x", "--days", "1000000000"], "Invalid value for '--days': 1000000000 is not in the range"),
+        (
+            ["doctor", "--image-packages", "binary.dat"],
+            "binary.dat is not a text file; give the output of `pip list` or `pip freeze`",
+        ),
+    ],
+    ids=[
+        "memory-inf",
+        "memory-tiny",
+        "memory-huge",
+        "bad-host",
+        "bad-dashboard",
+        "exposed-host",
+        "huge-limit",
+        "huge-workers",
+        "empty-data",
+        "analysis-syntax-error",
+        "analysis-raises-on-import",
+        "unknown-pipeline-keyword",
+        "sample-data-days",
+        "doctor-binary",
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_starts_nothing(sdt, user_files, args, message):
+    before = live_processes()
+    result = sdt(*args, cwd=user_files)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"sdt: error: {message}"), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert live_processes() == before
+    assert not (user_files / "sdt-results").exists()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder nobody may write into, root included (root ignores permission bits: chattr +i)."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+    yield folder
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("command", ["sample-data", "image"])
+def test_writing_into_a_read_only_folder_is_one_line(sdt, read_only_folder, command):
+    result = sdt(command, str(read_only_folder / "into"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr in {
+        f"sdt: error: cannot write {read_only_folder / 'into'}: {reason}; choose another folder\n"
+        for reason in ("Permission denied", "Operation not permitted")
+    }
+
+
+def test_a_backend_whose_start_fails_is_one_line_exit_1(sdt, tmp_path):
+    result = sdt("up", "local", "--workers", "1", "--threads", "1", "--set", "protocol=bogus", "--check")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("sdt: error:")]
+    assert lines == [
+        "sdt: error: plug 'local': the cluster did not start: RuntimeError: Cluster failed to start: "
+        "Scheduler failed to start."
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_max_in_flight_and_retries_are_bounded(tmp_path):
+    for bad in ({"max_in_flight": 0}, {"retries": -1}, {"limit": 0}):
+        with pytest.raises(SdtError, match=f"--{next(iter(bad)).replace('_', '-')} must be an integer from"):
+            run(TINY.format(n=1), settings=SMALL, out=tmp_path / "out", analysis=INVENTORY, **bad)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_exposed_scheduler_needs_insecure_and_then_warns(caplog):
+    plug = get_plug("local", workers=1, threads=1, host="0.0.0.0", insecure=True, dashboard_address="127.0.0.1:0")
+    assert plug.settings.host == "0.0.0.0"
+    assert "host 0.0.0.0 can be reached from other machines (insecure=True)" in caplog.text
+
+
+# Accounting: each key once, with the right status, permanent failures not run again.
+
+
+def test_an_analysis_returning_a_non_mapping_or_a_reserved_field_fails_its_key_once(tmp_path, monkeypatch):
+    name = module(
+        tmp_path,
+        monkeypatch,
+        """
+        def odd(frame):
+            size = len(frame)
+            if size % 3 == 0:
+                return [size]
+            if size % 3 == 1:
+                return {"status": "ok", "key": "mine"}
+            return {"size": size}
+        """,
+    )
+    kwargs = {"settings": SMALL, "out": tmp_path / "out", "analysis": f"{name}:odd", "report": False}
+    summary = run("sample://?systems=6&days=3&real=false", **kwargs)
+    found = rows(tmp_path / "out")
+    assert len(found) == 6 and summary.ok + summary.failed == 6
+    for row in found:
+        if row["status"] == "error":
+            assert row["stage"] == "analysis"
+            assert row["error"].startswith(
+                (
+                    "TypeError: the analysis returned list, not a mapping",
+                    "ValueError: the analysis returned the field 'status'",
+                )
+            )
+        else:
+            assert set(row) >= {"size", "key", "status"} and row["key"][0].startswith("synthetic-")
+    again = run("sample://?systems=6&days=3&real=false", resume=True, **kwargs)
+    assert again.earlier == 6 and len(rows(tmp_path / "out")) == 6  # permanent: not run again
+
+
+def test_a_key_that_kills_its_worker_is_recorded_once_and_not_run_again(tmp_path, monkeypatch):
+    name = module(
+        tmp_path,
+        monkeypatch,
+        """
+        import os
+        def fatal(frame):
+            if frame.iloc[:, 0].max() == 7.0:
+                os._exit(1)
+            return {"ok": True}
+        """,
+    )
+    folder = tmp_path / "data"
+    folder.mkdir()
+    times = pd.date_range("2024-01-01", periods=3 * 288, freq="5min")
+    for power in (1.0, 7.0, 2.0):
+        pd.DataFrame({"timestamp": times, "p": power}).to_csv(folder / f"p{power:g}.csv", index=False)
+    kwargs = {"settings": SMALL, "out": tmp_path / "out", "analysis": f"{name}:fatal", "report": False}
+    summary = run(str(folder), **kwargs)
+    by_key = {row["key"][0]: row for row in rows(tmp_path / "out")}
+    assert (summary.ok, summary.failed, len(rows(tmp_path / "out"))) == (2, 1, 3)
+    assert by_key["p7"]["stage"] == "worker"
+    assert by_key["p7"]["error"].startswith("KilledWorker: its worker process died each time it ran the key")
+    again = run(str(folder), resume=True, **kwargs)
+    assert again.earlier == 3 and len(rows(tmp_path / "out")) == 3
+
+
+def test_a_task_the_cluster_cannot_run_gets_a_readable_row_that_a_resume_retries(tmp_path, monkeypatch):
+    name = module(
+        tmp_path,
+        monkeypatch,
+        """
+        import multiprocessing
+        if multiprocessing.parent_process() is not None:  # a worker process cannot import it
+            raise ImportError("this module is not installed on the workers")
+        def here(frame):
+            return {"ok": True}
+        """,
+    )
+    kwargs = {"settings": SMALL, "out": tmp_path / "out", "analysis": f"{name}:here", "report": False}
+    summary = run(TINY.format(n=2), **kwargs)  # before: Dask's worker lost its scheduler, and waited forever
+    assert summary.failed == 2
+    for row in rows(tmp_path / "out"):
+        assert row["stage"] == "setup"
+        assert row["error"] == "ImportError: this module is not installed on the workers"
+    again = run(TINY.format(n=2), resume=True, **kwargs)
+    assert again.earlier == 0 and len(rows(tmp_path / "out")) == 4  # run again: the environment failed
+
+
+def test_a_resume_may_name_the_data_folder_relatively_or_absolutely(sdt, tmp_path):
+    assert sdt("sample-data", "data", "--systems", "2", "--days", "2", cwd=tmp_path).returncode == 0
+    args = ["--analysis", INVENTORY, "--out", "out", "--no-report", *SMALL_ARGS]
+    first = sdt("run", "data", *args, "--limit", "1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = sdt("run", str(tmp_path / "data"), *args, "--resume", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "2 keys: 2 ok, 0 failed (1 done by an earlier run)" in again.stdout
+
+
+def test_a_limited_resume_counts_only_its_keys(sdt, tmp_path):
+    args = [TINY.format(n=20), "--analysis", INVENTORY, "--out", "out", "--no-report", *SMALL_ARGS]
+    assert sdt("run", *args, cwd=tmp_path).returncode == 0
+    again = sdt("run", *args, "--resume", "--limit", "5", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "5 keys: 5 ok, 0 failed (5 done by an earlier run)" in again.stdout
+
+
+# Hangs: a bounded wait for a worker paused for memory.
+
+
+def test_a_key_holding_more_memory_than_its_worker_has_fails_and_the_run_finishes(tmp_path, monkeypatch):
+    name = module(
+        tmp_path,
+        monkeypatch,
+        """
+        import time
+        import numpy as np
+        def hog(frame):
+            if frame.iloc[:, 0].max() == 9.0:
+                block = np.ones(int(1.2 * 2**30) // 8)  # more than the worker's 1 GiB, held
+                time.sleep(600)
+            return {"fine": True}
+        """,
+    )
+    folder = tmp_path / "data"
+    folder.mkdir()
+    times = pd.date_range("2024-01-01", periods=3 * 288, freq="5min")
+    for power in (1.0, 9.0, 2.0, 3.0):
+        pd.DataFrame({"timestamp": times, "p": power}).to_csv(folder / f"p{power:g}.csv", index=False)
+    monkeypatch.setenv("DASK_SDT__PAUSE_TIMEOUT", "3")
+    import dask.config
+
+    dask.config.refresh()
+    try:
+        start = time.monotonic()
+        summary = run(str(folder), settings=SMALL, out=tmp_path / "out", analysis=f"{name}:hog", report=False)
+    finally:
+        monkeypatch.delenv("DASK_SDT__PAUSE_TIMEOUT")
+        dask.config.refresh()
+    assert time.monotonic() - start < 120
+    by_key = {row["key"][0]: row for row in rows(tmp_path / "out")}
+    assert (summary.ok, summary.failed, len(by_key)) == (3, 1, 4)
+    assert by_key["p9"]["stage"] == "memory"
+    assert by_key["p9"]["error"].startswith("MemoryError: its worker stayed paused for memory (")
+
+
+def test_workers_paused_for_memory_before_running_anything_end_the_run_in_one_line(tmp_path, monkeypatch):
+    preload = module(
+        tmp_path,
+        monkeypatch,
+        """
+        import numpy as np
+        held = []
+        def dask_setup(worker):
+            held.append(np.ones(int(0.6 * 2**30) // 8))  # more than the pause threshold of 0.5 GiB
+        """,
+    )
+    monkeypatch.setenv("DASK_SDT__PAUSE_TIMEOUT", "2")
+    import dask.config
+
+    dask.config.refresh()
+    try:
+        with pytest.raises(SdtError, match=r"stays paused for memory .* without running a key, even after a restart"):
+            run(
+                TINY.format(n=3),
+                settings=SMALL | {"workers": 1, "memory": 0.5, "preload": [preload]},
+                out=tmp_path / "out",
+                analysis=INVENTORY,
+                report=False,
+            )
+    finally:
+        monkeypatch.delenv("DASK_SDT__PAUSE_TIMEOUT")
+        dask.config.refresh()
+    done = rows(tmp_path / "out")  # a key may finish before the worker notices its memory
+    assert len(done) < 3 and all(row["status"] == "ok" for row in done)  # the rest: a resume with more memory
