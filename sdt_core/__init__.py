@@ -1,5 +1,6 @@
 """sdt-core: run Solar Data Tools analyses on a Dask cluster made by any installed plug.
 
+Everything a plug needs is importable from here (the reference: docs/reference.md).
 Importing sdt-core and listing plugs imports no Dask, pandas or cloud SDK: backends are
 imported only when a cluster is made, data libraries only when data is read.
 """
@@ -23,11 +24,16 @@ from sdt_core.setting_types import Address, Host
 from sdt_core.settings import Options, SettingInfo, Settings, setting
 
 if TYPE_CHECKING:
-    from sdt_core.dataplugs import DataPlug, list_data_plugs, open_data
+    from sdt_core.dataplugs import DATA_GROUP, DataPlug, list_data_plugs, open_data
+    from sdt_core.plan import ClusterPlan, Machines, Prices
     from sdt_core.runner import RunSummary, run
 
-#: Loaded on first use, so that listing plugs does not pay for the runner and data plugs.
+#: Loaded on first use, so that listing plugs does not pay for the runner, data plugs and plans.
 _LAZY = {
+    "ClusterPlan": "sdt_core.plan",
+    "Machines": "sdt_core.plan",
+    "Prices": "sdt_core.plan",
+    "DATA_GROUP": "sdt_core.dataplugs",
     "DataPlug": "sdt_core.dataplugs",
     "list_data_plugs": "sdt_core.dataplugs",
     "open_data": "sdt_core.dataplugs",
@@ -42,16 +48,24 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'sdt_core' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    "DATA_GROUP",
     "GROUP",
     "Address",
     "ClientPlug",
+    "ClusterPlan",
     "ClusterStartError",
     "DataPlug",
     "Host",
+    "Machines",
     "Options",
     "PlugInfo",
     "PlugUnusableError",
+    "Prices",
     "RegisteredPlug",
     "RunSummary",
     "SdtError",

@@ -11,15 +11,14 @@ import functools
 import importlib
 import math
 import pickle
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.acceleration import Substitution, key_mode, sdt_version
 from sdt_core.errors import SdtError
+from sdt_core.imports import importable_cwd
 from sdt_core.memory import peak_memory
 
 if TYPE_CHECKING:
@@ -158,7 +157,7 @@ def process_key(
 def _attempt(
     key: tuple[Any, ...], data: DataPlug, analysis: Analysis, fast: tuple[Substitution, ...]
 ) -> dict[str, Any]:
-    from sdt_core.dataplugs.frames import check_span, power_frame
+    from sdt_core.dataplugs.frames import check_span, load_frame
 
     row: dict[str, Any] = {"key": list(key), "status": "ok", "stage": None, "error": None}
     timings: dict[str, float] = {}
@@ -168,7 +167,7 @@ def _attempt(
     with key_mode(bool(usable), usable) as mode:
         try:
             with stage("load", timings):
-                frame = power_frame(data.get_data(key))
+                frame = load_frame(data, key)
                 check_span(frame)
             with stage("analysis", timings):
                 values = result_fields(analysis(frame))
@@ -245,8 +244,7 @@ def load_analysis(spec: str) -> Analysis:
     module_name, sep, name = spec.partition(":")
     if not sep or not module_name or not name:
         raise SdtError(f"--analysis takes MODULE:FUNCTION, got {spec!r}")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
+    importable_cwd()
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # a missing module, a SyntaxError, or the module's own code raising

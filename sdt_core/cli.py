@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import json
 import logging
 import signal
@@ -11,14 +12,18 @@ import sys
 import time
 import typing
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from sdt_core.clientplug import get_plug
-from sdt_core.errors import SdtError
-from sdt_core.plugins import list_plugs, registry
-from sdt_core.settings import MASK, Settings, parse_text
+from sdt_core.clientplug import client_plug_class, get_plug
+from sdt_core.errors import SdtError, UnknownPlugError
+from sdt_core.imports import import_object, importable
+from sdt_core.plugins import EntryPointRegistry, list_plugs, registry
+from sdt_core.settings import MASK, Options, SettingInfo, Settings, metavar, parse_text, text_format
+
+if TYPE_CHECKING:
+    from sdt_core.dataplugs import DataPlug
 
 EXIT_USAGE = 2
 
@@ -41,12 +46,21 @@ def _pairs(items: Iterable[str], option: str) -> dict[str, str]:
     return pairs
 
 
-def _settings_values(cls: type[Settings], options: dict[str, Any], sets: Iterable[str]) -> dict[str, Any]:
+def _settings_values(cls: type[Options], options: dict[str, Any], sets: Iterable[str]) -> dict[str, Any]:
     """Setting values from derived options and `--set KEY=VALUE`, parsed by declared type."""
     hints = typing.get_type_hints(cls)
     values = {name: text for name, text in options.items() if text is not None}
     values |= {key.replace("-", "_"): text for key, text in _pairs(sets, "--set").items()}
     return {key: parse_text(hints.get(key), text) for key, text in values.items()}
+
+
+def _settings_class(name: str) -> type[Settings]:
+    """The settings class of plug `name`; the base `Settings` for a ClientPlug class's import path."""
+    return Settings if client_plug_class(name) else registry().settings_class(name)
+
+
+#: How `sdt info` and the options' help tell the command-line form of values.
+TEXT_FORMS = "On the command line: lists as a,b,c and mappings as k=v,k2=v2 (or JSON); none where None is allowed."
 
 
 class _LogFilter(logging.Filter):
@@ -75,8 +89,9 @@ def cli() -> None:
 @cli.command("plugs")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option("--data", "data_plugs", is_flag=True, help="List the data plugs (by URL scheme) instead.")
-def plugs_command(as_json: bool, data_plugs: bool) -> None:
-    """List the installed plugs, broken ones with their error."""
+@click.option("-v", "--verbose", is_flag=True, help="Also the whole error of each broken plug.")
+def plugs_command(as_json: bool, data_plugs: bool, verbose: bool) -> None:
+    """List the installed plugs; a broken one with its error in one line (-v: all of it)."""
     if data_plugs:
         from sdt_core.dataplugs import list_data_plugs
 
@@ -86,36 +101,101 @@ def plugs_command(as_json: bool, data_plugs: bool) -> None:
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(p) for p in plugs], indent=2, default=repr))
         return
-    rows = [(p.name, p.distribution, p.version, p.status, p.summary) for p in plugs]
-    click.echo(_table(rows, ("NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY")))
+    rows = [
+        (p.name, p.distribution or "-", p.version or "-", "ok" if p.ok else "broken", p.summary if p.ok else p.status)
+        for p in plugs
+    ]
+    click.echo(_table(rows, ("NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY OR ERROR")))
+    broken = [p for p in plugs if not p.ok]
+    for p in broken if verbose else ():
+        click.echo(f"\n{p.name} ({p.distribution or 'not installed'}):\n{p.detail or p.status}")
+    if broken and not verbose:
+        command = "sdt plugs --data -v" if data_plugs else "sdt plugs -v"
+        click.echo(f"\n{len(broken)} broken; `{command}` shows their errors in full.")
+
+
+def _info_registry(name: str, data: bool) -> EntryPointRegistry:
+    """The registry `sdt info NAME` looks in: the cluster plugs', else the data plugs'."""
+    from sdt_core.dataplugs import DataPlug, data_registry
+
+    if data or (name not in registry().plugs and name in data_registry().plugs):
+        return data_registry()
+    if name in registry().plugs:
+        return registry()
+    if importable(name):
+        try:
+            obj = import_object(name)
+        except Exception:  # the registry says what is wrong with it
+            obj = None
+        return data_registry() if isinstance(obj, type) and issubclass(obj, DataPlug) else registry()
+    names = [*registry().plugs, *data_registry().plugs]
+    hint = difflib.get_close_matches(name, names, n=1)
+    raise UnknownPlugError(
+        f"unknown plug '{name}'; {f'did you mean {hint[0]!r}? ' if hint else ''}"
+        f"installed plugs: {', '.join(registry().plugs) or 'none'}; "
+        f"data plugs: {', '.join(data_registry().plugs) or 'none'}"
+    )
 
 
 @cli.command("info")
 @click.argument("name")
+@click.option("--data", "data", is_flag=True, help="NAME is a data plug (a URL scheme such as file, s3, sample).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def info_command(name: str, as_json: bool) -> None:
-    """Show a plug's settings: type, default and help."""
-    cls = registry().settings_class(name)
-    plug = registry().plugs[name]
-    settings = [dataclasses.replace(s, default=MASK if s.secret and s.default else s.default) for s in plug.settings]
+def info_command(name: str, data: bool, as_json: bool) -> None:
+    """Show a plug's settings, or a data plug's options: type, default and help."""
+    plugs = _info_registry(name, data)
+    cls = plugs.options_class(name)
+    plug = plugs.plugs[name]
+    settings = plug.settings
     if as_json:
-        record = dataclasses.asdict(plug) | {"settings": [dataclasses.asdict(s) for s in settings]}
-        click.echo(json.dumps(record, indent=2, default=repr))
+        shown = [dataclasses.asdict(s) | {"default": MASK if s.secret and s.default else s.default} for s in settings]
+        record = dataclasses.asdict(plug) | {"settings": shown}
+        click.echo(json.dumps(record | {"kind": cls.noun}, indent=2, default=repr))
         return
-    click.echo(f"{plug.name}: {plug.summary} ({plug.distribution} {plug.version})\n")
-    click.echo(
-        _table(
-            [(s.name, s.type, repr(s.default), s.help) for s in settings],
-            ("SETTING", "TYPE", "DEFAULT", "HELP"),
-        )
-    )
+    source = f" ({plug.distribution} {plug.version})" if plug.distribution else " (not installed)"
+    click.echo(f"{plug.name}: {plug.summary}{source}\n")
+    click.echo(_settings_table(settings, cls.option_noun))
     if cls.passthrough:
         backends = ", ".join(t.replace(":", ".") for t in cls.passthrough)
         click.echo(f"\nOther keyword arguments (--set KEY=VALUE) pass through to {backends}.")
-    click.echo(
-        f"Defaults may be set in dask config: sdt.{name}.<setting> in a YAML file, "
-        f"or DASK_SDT__{name.upper()}__<SETTING> in the environment."
-    )
+    else:
+        click.echo("")
+    if cls.noun == "data plug":
+        click.echo(_data_plug_usage(name, typing.cast("type[DataPlug]", cls)))
+    else:
+        click.echo(
+            f"Defaults may be set in dask config: sdt.{name}.<setting> in a YAML file, "
+            f"or DASK_SDT__{name.upper()}__<SETTING> in the environment."
+        )
+    click.echo(TEXT_FORMS)
+
+
+def _form(tp: Any) -> str:
+    """How to type a value of `tp`, where its metavar (INTEGER, NUMBER, TEXT) does not say it all."""
+    form = text_format(tp)
+    return "" if form in ("an integer", "a number", "text") else f"{form}; "
+
+
+def _default(s: SettingInfo) -> str:
+    return MASK if s.secret and s.default else repr(s.default)
+
+
+def _settings_table(settings: Sequence[SettingInfo], noun: str) -> str:
+    rows = [(s.name, s.type, _default(s), s.help) for s in settings]
+    return _table(rows, (noun.upper(), "TYPE", "DEFAULT", "HELP")) if rows else f"(no {noun}s)"
+
+
+def _data_plug_usage(name: str, cls: type[DataPlug]) -> str:
+    """How `sdt run` reaches data plug `name`: its URL, its location and its options."""
+    from sdt_core.dataplugs import DataPlug
+
+    own = getattr(cls.from_location, "__func__", None) is not getattr(DataPlug.from_location, "__func__", None)
+    location = (cls.from_location.__doc__ or "").strip().split("\n")[0] if own else ""
+    url = f"{name}://LOCATION?OPTION=VALUE" if own else f"{name}://?OPTION=VALUE"
+    lines = [f"Data: sdt run {url}, or sdt run --data {name} [LOCATION] --data-option OPTION=VALUE."]
+    if location:
+        lines.append(f"LOCATION: {location}")
+    return "\n".join(lines)
 
 
 def _stop_on_signals() -> None:
@@ -137,14 +217,22 @@ def _check(client: Any) -> str:
     return f"check: 100 tasks ran on {workers} workers (sum of squares {total})"
 
 
-def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: bool) -> None:
+def _make_plug(name: str, values: dict[str, Any], dask_config: tuple[str, ...]) -> Any:
+    """The plug `name` with these settings and `--dask-config` overrides; nothing is started."""
     overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()}
-    plug = get_plug(name, config_overrides=overrides, **values)
+    if overrides and client_plug_class(name):
+        raise SdtError(f"--dask-config needs a plug with hooks; {name} is a ClientPlug class: set dask config in it")
+    options: dict[str, Any] = {"config_overrides": overrides} if overrides else {}
+    return get_plug(name, **values, **options)
+
+
+def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: bool) -> None:
+    plug = _make_plug(name, values, dask_config)
     _stop_on_signals()
     try:
         with plug as client:
             click.echo(f"Scheduler: {client.scheduler_info()['address']}")
-            click.echo(f"Dashboard: {plug.dashboard_link or 'off'}")
+            click.echo(f"Dashboard: {getattr(plug, 'dashboard_link', '') or 'off'}")
             if check:
                 click.echo(_check(client))
             else:
@@ -186,13 +274,14 @@ class _PlugCommands(click.Group):
         return [p.name for p in list_plugs() if p.ok]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command:
-        cls = registry().settings_class(name)
+        cls = _settings_class(name)
         described = cls.describe()
+        hints = typing.get_type_hints(cls)
         params: list[click.Parameter] = [
             click.Option(
                 [f"--{s.name.replace('_', '-')}", s.name],
-                metavar=s.type.upper().replace(" ", ""),
-                help=f"{s.help} [default: {MASK if s.secret and s.default else s.default!r}]",
+                metavar=metavar(hints[s.name]),
+                help=f"{s.help} [{_form(hints[s.name])}default: {_default(s)}]",
             )
             for s in described
         ]
@@ -210,8 +299,14 @@ class _PlugCommands(click.Group):
             given = {s.name: options.pop(s.name) for s in described}
             self.action(name, _settings_values(cls, given, sets), **options)
 
-        summary = registry().plugs[name].summary
-        return click.Command(name, params=params, callback=callback, help=f"{self.verb}: {summary}")
+        return click.Command(name, params=params, callback=callback, help=f"{self.verb}: {_summary(name)}")
+
+
+def _summary(name: str) -> str:
+    """The one-line summary of plug `name` (a ClientPlug class: its docstring's first line)."""
+    info = registry().plugs.get(name)
+    doc = info.summary if info else getattr(client_plug_class(name), "__doc__", None)
+    return (doc or name).strip().split("\n")[0]
 
 
 def _up_params() -> list[click.Parameter]:
@@ -256,10 +351,22 @@ def plan_command() -> None:
 
 @cli.command("run")
 @click.argument("data", required=False)
-@click.option("--plug", "plug_name", default="local", show_default=True, help="The cluster plug.")
-@click.option("--workers", help="Number of workers.")
-@click.option("--threads", help="Threads per worker.")
-@click.option("--memory", help="Memory per worker in GiB.")
+@click.option(
+    "--plug",
+    "plug_name",
+    default="local",
+    show_default=True,
+    help="The cluster plug: an installed one's name, or package.module[:Name] of one not installed.",
+)
+@click.option(
+    "--data",
+    "data_plug",
+    metavar="NAME",
+    help="The data plug serving DATA (a name, or package.module:Class) instead of DATA's URL scheme.",
+)
+@click.option("--workers", metavar="INTEGER", help="Number of workers.")
+@click.option("--threads", metavar="INTEGER", help="Threads per worker.")
+@click.option("--memory", metavar="NUMBER", help="Memory per worker in GiB.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any setting of the plug.")
 @click.option("--dask-config", "dask_config", multiple=True, metavar="KEY=VALUE", help="Dask config of the cluster.")
 @click.option("--out", default="sdt-results", show_default=True, type=click.Path(), help="Output folder.")
@@ -286,6 +393,7 @@ def plan_command() -> None:
 def run_command(
     data: str | None,
     plug_name: str,
+    data_plug: str | None,
     workers: str | None,
     threads: str | None,
     memory: str | None,
@@ -317,13 +425,14 @@ def run_command(
         from sdt_core.acceleration import EXACT_CONFIG
 
         dask.config.set({EXACT_CONFIG: True})  # for the plug too: it sizes workers by the mode
-    cls = registry().settings_class(plug_name)
+    cls = _settings_class(plug_name)
     values = _settings_values(cls, {"workers": workers, "threads": threads, "memory": memory}, sets)
-    overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()}
-    plug = get_plug(plug_name, config_overrides=overrides, **values)
-    source = (
-        data_registry().open(data, text_options=_pairs(data_options, "--data-option")) if data is not None else None
-    )
+    plug = _make_plug(plug_name, values, dask_config)
+    if data is None and data_plug is None and data_options:
+        data_plug = "sample"  # the options are the embedded sample set's
+    text_options = _pairs(data_options, "--data-option")
+    given = data is not None or data_plug is not None  # '' is a mistake, not the sample set
+    source = data_registry().open(data, text_options=text_options, plug=data_plug) if given else None
     pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
     _stop_on_signals()
     try:
@@ -377,6 +486,22 @@ def _writing(folder: str) -> Iterator[None]:
     except OSError as exc:
         where = exc.filename or folder
         raise SdtError(f"cannot write {where}: {exc.strerror}; choose another folder") from exc
+
+
+@cli.command("new-plug")
+@click.argument("name")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder to write [default: ./sdt-NAME].")
+def new_plug_command(name: str, out: str | None) -> None:
+    """Write a ready-to-install plug distribution sdt-NAME: hooks, settings, tests, README."""
+    from pathlib import Path
+
+    from sdt_core.newplug import write_plug
+
+    with _writing(out or f"sdt-{name}"):
+        written = write_plug(name, Path(out) if out else None)
+    folder = written[0].parent
+    click.echo(f"Wrote {folder}: {', '.join(str(p.relative_to(folder)) for p in written)}")
+    click.echo(f"Next: pip install -e '{folder}[test]' && sdt plugs && pytest {folder}/tests")
 
 
 def _plug_distributions(names: tuple[str, ...]) -> list[str]:

@@ -13,12 +13,16 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sdt_core.errors import ClusterStartError, SdtError
+from sdt_core.imports import import_object, importable
 from sdt_core.plugins import registry
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from distributed import Client
+    from distributed.deploy.cluster import Cluster
+
+    from sdt_core.plan import ClusterPlan
 
 
 class _DaskConfigModule:
@@ -139,6 +143,22 @@ class RegisteredPlug(ClientPlug):
         print(f"Dask dashboard: {self.dashboard_link or 'off'}", file=sys.stderr)
         return self.client
 
+    def preflight(self) -> None:
+        """Run the plug's read-only checks for these settings (the `preflight` hook)."""
+        registry().preflight(self.plug, self.settings)
+
+    def make_cluster(self) -> Cluster:
+        """The plug's cluster for these settings, without preflight, client or Dask config (for tests)."""
+        return registry().make_cluster(self.plug, self.settings)
+
+    def plan(self) -> ClusterPlan | None:
+        """What a start would create (the `plan_cluster` hook), or None if the plug cannot tell."""
+        return registry().plan(self.plug, self.settings)
+
+    def contributed_config(self) -> dict[str, Any]:
+        """The Dask config the plugs contribute to this start (`configure_dask`), less what the user set."""
+        return registry().dask_config(self.plug, self.settings)
+
     @property
     def dashboard_link(self) -> str:
         """The running cluster's dashboard address, or "" when it has none or is not running."""
@@ -164,6 +184,27 @@ def get_plug(
     threads: int | None = None,
     memory: float | None = None,
     **kwargs: Any,
-) -> RegisteredPlug:
-    """The installed plug `name`, with validated settings; nothing is started yet."""
-    return RegisteredPlug(workers, threads, memory, plug=name, **kwargs)
+) -> ClientPlug:
+    """The plug `name`, with validated settings; nothing is started yet.
+
+    `name` is an installed plug, or the import path of a plug that is not installed: a
+    module of hooks (`package.module`), a class of hooks (`package.module:Name`), or a
+    `ClientPlug` subclass (`package.module:MyClient`, made with these arguments). The
+    current directory is importable.
+    """
+    cls = client_plug_class(name)
+    if cls is None:
+        return RegisteredPlug(workers, threads, memory, plug=name, **kwargs)
+    given: dict[str, Any] = {"workers": workers, "threads": threads, "memory": memory}
+    return cls(**{k: v for k, v in given.items() if v is not None}, **kwargs)
+
+
+def client_plug_class(name: str) -> type[ClientPlug] | None:
+    """The ClientPlug subclass import path `name` names, or None (an installed plug, or hooks)."""
+    if name in registry().plugs or not importable(name):
+        return None
+    try:
+        obj = import_object(name)
+    except Exception:  # not a ClientPlug: the registry tells what is wrong with it, in one line
+        return None
+    return obj if isinstance(obj, type) and issubclass(obj, ClientPlug) else None

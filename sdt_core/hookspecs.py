@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 PROJECT = "sdt_core"
 hookspec = pluggy.HookspecMarker(PROJECT)
+#: Marks a plug's function as the implementation of the sdt-core hook of the same name:
+#: `@hookimpl` (pluggy's `HookimplMarker` for the project "sdt_core").
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 

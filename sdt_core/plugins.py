@@ -1,24 +1,31 @@
 """Discovery: every entry point of the group `sdt_core.plugs` is loaded on its own.
 
 A plug that fails to import, whose hooks do not match `hookspecs`, or whose settings
-cannot be described is kept in `list_plugs()` with its error as status; the others load.
-Plug modules import only sdt-core at load time, so listing costs no backend import.
+cannot be described is kept in `list_plugs()` with its error as status (one line; the
+whole story in `detail`); the others load. Plug modules import only sdt-core at load
+time, so listing costs no backend import.
+
+A plug that is importable but not installed is named by its import path instead,
+`package.module` (a module of hooks) or `package.module:Name`; the current directory is
+importable.
 """
 
 from __future__ import annotations
 
 import difflib
+import inspect
 import threading
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PackageMetadata, entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pluggy
 
 from sdt_core import hookspecs
 from sdt_core.errors import PlugUnusableError, UnknownPlugError
+from sdt_core.imports import import_object, importable
 from sdt_core.settings import Options, SettingInfo, Settings, validate
 
 if TYPE_CHECKING:
@@ -26,13 +33,17 @@ if TYPE_CHECKING:
 
     from sdt_core.plan import ClusterPlan
 
+#: The entry-point group of cluster plugs: each entry point's name is a plug's name, its value a module of hooks.
 GROUP = "sdt_core.plugs"
 REQUIRED_HOOKS = ("plug_settings", "make_cluster")
 
 
 @dataclass(frozen=True)
 class PlugInfo:
-    """One discovered plug. `status` is "ok" or the error that makes the plug unusable."""
+    """One discovered plug. `status` is "ok" or, in one line, the error that makes it unusable.
+
+    `detail` is the whole error (a traceback, pluggy's report) for `sdt plugs -v`.
+    """
 
     name: str
     distribution: str | None
@@ -40,6 +51,7 @@ class PlugInfo:
     summary: str
     settings: tuple[SettingInfo, ...]
     status: str
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
@@ -79,27 +91,41 @@ class EntryPointRegistry:
     def add(self, ep: EntryPoint) -> PlugInfo:
         """Load one entry point; record its error instead of raising."""
         dist = ep.dist
-        dist_name = dist.metadata["Name"] if dist else None
+        metadata: Mapping[str, str] | PackageMetadata = dist.metadata if dist else {}
+        dist_name = metadata["Name"] if "Name" in metadata else None  # a missing key raises in importlib_metadata 8
         version = dist.version if dist else None
-        summary = (dist.metadata["Summary"] or "") if dist else ""
+        summary = (metadata["Summary"] if "Summary" in metadata else None) or ""
+        return self._add(ep.name, ep.load, dist_name, version, summary)
+
+    def add_import(self, path: str) -> PlugInfo:
+        """Load the plug at import path `path` (not installed); record its error instead of raising."""
+        return self._add(path, lambda: import_object(path), None, None, "")
+
+    def _add(
+        self, name: str, load: typing.Callable[[], Any], dist_name: str | None, version: str | None, summary: str
+    ) -> PlugInfo:
         settings: tuple[SettingInfo, ...] = ()
-        taken = self.plugs.get(ep.name)
+        taken = self.plugs.get(name)
+        detail = ""
         try:
             if taken:
-                raise PlugUnusableError(f"{self.noun} name '{ep.name}' is already taken by {taken.distribution}")
-            loaded = ep.load()
+                raise PlugUnusableError(f"{self.noun} name '{name}' is already taken by {taken.distribution}")
+            loaded = load()
             summary = _first_line(getattr(loaded, "__doc__", None)) or summary
-            self._options[ep.name] = self._accept(ep.name, loaded)
-            settings = self._options[ep.name].describe()
+            self._options[name] = self._accept(name, loaded)
+            settings = self._options[name].describe()
             status = "ok"
         except Exception as exc:  # a broken plug must never break discovery
-            status = f"{type(exc).__name__}: {exc}".strip()
+            import traceback
+
+            status = _one_line(exc)
+            detail = "".join(traceback.format_exception(exc)).strip()
             if not taken:
-                self._options.pop(ep.name, None)
-                self._forget(ep.name)
-        info = PlugInfo(ep.name, dist_name, version, summary, settings, status)
+                self._options.pop(name, None)
+                self._forget(name)
+        info = PlugInfo(name, dist_name, version, summary, settings, status, detail)
         self.records.append(info)
-        self.plugs.setdefault(ep.name, info)
+        self.plugs.setdefault(name, info)
         return info
 
     def _accept(self, name: str, loaded: Any) -> type[Options]:
@@ -109,16 +135,26 @@ class EntryPointRegistry:
     def _forget(self, name: str) -> None:
         """Undo what `_accept` did for a plug that turned out broken."""
 
+    def info(self, name: str) -> PlugInfo:
+        """The record of plug `name`: an installed one, or one loaded now from its import path."""
+        info = self.plugs.get(name)
+        if info is not None:
+            return info
+        if importable(name):
+            return self.add_import(name)
+        installed = ", ".join(self.plugs) or "none"
+        hint = difflib.get_close_matches(name, list(self.plugs), n=1)
+        guess = f"did you mean '{hint[0]}'? " if hint else ""
+        path = "." in name or ":" in name
+        module = f" (nor a module {name.partition(':')[0]} to import from here or PYTHONPATH)" if path else ""
+        raise UnknownPlugError(f"unknown {self.noun} '{name}'{module}; {guess}installed {self.noun}s: {installed}")
+
     def options_class(self, name: str) -> type[Options]:
         """The options class of a usable plug, or a one-line error naming the installed ones."""
-        info = self.plugs.get(name)
-        if info is None:
-            installed = ", ".join(self.plugs) or "none"
-            hint = difflib.get_close_matches(name, list(self.plugs), n=1)
-            guess = f"did you mean '{hint[0]}'? " if hint else ""
-            raise UnknownPlugError(f"unknown {self.noun} '{name}'; {guess}installed {self.noun}s: {installed}")
+        info = self.info(name)
         if not info.ok:
-            raise PlugUnusableError(f"{self.noun} '{name}' ({info.distribution}) cannot be used: {info.status}")
+            source = f" ({info.distribution})" if info.distribution else ""
+            raise PlugUnusableError(f"{self.noun} '{name}'{source} cannot be used: {info.status}")
         return self._options[name]
 
 
@@ -137,18 +173,47 @@ class PlugRegistry(EntryPointRegistry):
             self.manager.unregister(name=name)
 
     def _accept(self, name: str, plugin: Any) -> type[Settings]:
-        self.manager.register(plugin, name=name)  # checks hook signatures against the specs
+        if isinstance(plugin, type) and callable(getattr(plugin, "init_client", None)):
+            raise PlugUnusableError(
+                f"{name} is a ClientPlug class, not hooks: it declares no settings; sdt run --plug and get_plug take it"
+            )
+        if self.manager.is_registered(plugin):
+            raise PlugUnusableError(f"{name} is the installed plug '{self.manager.get_name(plugin)}': use that name")
+        self._check_hooks(plugin)
+        self.manager.register(plugin, name=name)  # pluggy checks the hooks too
         implemented = {caller.name for caller in self.manager.get_hookcallers(plugin) or ()}
-        unknown = sorted(h for h in implemented if not hasattr(hookspecs, h))
-        if unknown:
-            raise PlugUnusableError(f"hook {unknown[0]} is not an sdt_core hook ({_hook_names()})")
         missing = [h for h in REQUIRED_HOOKS if h not in implemented]
         if missing:
-            raise PlugUnusableError(f"the plug does not implement the required hook {missing[0]}")
+            unmarked = " (a function of that name is not marked @sdt_core.hookimpl)"
+            raise PlugUnusableError(
+                f"the plug does not implement the required hook {missing[0]}"
+                + (unmarked if callable(getattr(plugin, missing[0], None)) else "")
+            )
         settings_cls = self.call(name, "plug_settings")
         if not (isinstance(settings_cls, type) and issubclass(settings_cls, Settings)):
             raise PlugUnusableError(f"plug_settings returned {settings_cls!r}, not a Settings class")
         return settings_cls
+
+    def _check_hooks(self, plugin: Any) -> None:
+        """Each marked function names a hook and takes only that hook's arguments; else one line."""
+        hooks = _hooks()
+        for attr in dir(plugin):
+            opts = self.manager.parse_hookimpl_opts(plugin, attr)
+            if opts is None:
+                continue
+            hook = opts.get("specname") or attr
+            if hook not in hooks:
+                hint = difflib.get_close_matches(hook, hooks, n=1)
+                guess = f"; did you mean {hint[0]}?" if hint else f" (hooks: {', '.join(hooks)})"
+                raise PlugUnusableError(f"{hook} is not an sdt-core hook{guess}")
+            taken = _arguments(getattr(plugin, attr))
+            given = _arguments(getattr(hookspecs, hook))
+            unknown = [a for a in taken if a not in given]
+            if unknown:
+                raise PlugUnusableError(
+                    f"hook {hook}({', '.join(taken)}) takes {', '.join(unknown)}, which sdt-core does not pass: "
+                    f"its arguments are ({', '.join(given)})"
+                )
 
     def call(self, name: str, hook: str, **kwargs: Any) -> Any:
         """Call `hook` on plug `name` alone."""
@@ -184,13 +249,29 @@ class PlugRegistry(EntryPointRegistry):
         return self.call(name, "plan_cluster", settings=settings)
 
 
+def _one_line(exc: Exception) -> str:
+    """An error in one line: its first line, and for pluggy's reports the reason (the last)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [""]
+    text = f"{lines[0]}: {lines[-1]}" if isinstance(exc, pluggy.PluginValidationError) and len(lines) > 1 else lines[0]
+    return f"{type(exc).__name__}: {text}".strip()
+
+
 def _first_line(doc: str | None) -> str:
     return doc.strip().splitlines()[0].strip() if doc and doc.strip() else ""
 
 
-def _hook_names() -> str:
-    names = [n for n, f in vars(hookspecs).items() if hasattr(f, hookspecs.PROJECT + "_spec")]
-    return "hooks: " + ", ".join(sorted(names))
+def _hooks() -> list[str]:
+    """The names of sdt-core's hooks."""
+    return sorted(n for n, f in vars(hookspecs).items() if hasattr(f, hookspecs.PROJECT + "_spec"))
+
+
+def _arguments(function: Any) -> list[str]:
+    """The names of a hook function's arguments, as pluggy passes them (by name)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def _flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -73,13 +73,21 @@ class Options:
     Subclasses become keyword-only dataclasses; declare each option with `setting()`.
     """
 
-    #: "module:attribute" of backend callables whose keyword parameters pass through.
+    #: "module:attribute" of backend callables whose keyword parameters pass through
+    #: (in `extra`); any other undeclared keyword is an error.
     passthrough: ClassVar[tuple[str, ...]] = ()
-    #: Backend parameters the plug sets itself, mapped to the setting that sets them.
+    #: Backend parameters the plug sets itself, mapped to the setting that sets them:
+    #: giving one is an error that names that setting.
     reserved: ClassVar[dict[str, str]] = {}
+    #: What messages call the plug ("plug", "data plug").
+    noun: ClassVar[str] = "plug"
+    #: What messages call one of its options ("setting", "option").
+    option_noun: ClassVar[str] = "setting"
 
     # Filled in by `validate`, not options themselves.
+    #: The pass-through keyword arguments for the backend (see `passthrough`).
     extra: dict[str, Any] = dataclasses.field(default_factory=dict, metadata={"internal": True})
+    #: The names the user gave (arguments or dask config), as opposed to declared defaults.
     given: frozenset[str] = dataclasses.field(default=frozenset(), metadata={"internal": True})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -93,7 +101,10 @@ class Options:
         return setting(default, **inherited.metadata)
 
     def check(self) -> None:
-        """Checks across settings, run after each value was validated; raise `SettingsError`."""
+        """Checks across settings, run after each value was validated; raise `SettingsError`.
+
+        May also adjust a default that does not fit the others (see `given`).
+        """
 
     @classmethod
     def describe(cls) -> tuple[SettingInfo, ...]:
@@ -238,9 +249,9 @@ def _shown(value: Any, secret: bool) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def _check_field(plug: str, f: dataclasses.Field[Any], tp: Any, value: Any, source: str) -> Any:
+def _check_field(plug: str, noun: str, f: dataclasses.Field[Any], tp: Any, value: Any, source: str) -> Any:
     meta = f.metadata
-    where = f"plug '{plug}': {f.name}" + (f" (from {source})" if source else "")
+    where = f"{noun} '{plug}': {f.name}" + (f" (from {source})" if source else "")
     ok, value = _check_type(tp, value)
     if not ok:
         raise SettingsError(f"{where} must be {_expected(tp)}, got {_shown(value, meta['secret'])}")
@@ -281,10 +292,10 @@ def _unknown(plug: str, cls: type[Options], key: str) -> SettingsError:
 
     declared = [f.name for f in _declared_fields(cls)]
     hint = difflib.get_close_matches(key, declared, n=1)
-    msg = f"plug '{plug}' has no setting '{key}'; "
+    msg = f"{cls.noun} '{plug}' has no {cls.option_noun} '{key}'; "
     if hint:
         msg += f"did you mean '{hint[0]}'? "
-    msg += f"Its settings: {', '.join(declared)}"
+    msg += f"{cls.option_noun}s of {cls.noun} '{plug}': {', '.join(declared) or 'none'}"
     if cls.passthrough:
         msg += f", or a keyword of {', '.join(t.replace(':', '.') for t in cls.passthrough)}"
     return SettingsError(msg + f" (see `sdt info {plug}`)")
@@ -312,10 +323,12 @@ def validate(
         for key, value in mapping.items():
             key = key.replace("-", "_")
             if key in fields:
-                chosen[key] = _check_field(plug, fields[key], hints[key], value, source)
+                if source and isinstance(value, str) and not _check_type(hints[key], value)[0]:
+                    value = parse_text(hints[key], value)  # an environment variable, typed as on the command line
+                chosen[key] = _check_field(plug, cls.noun, fields[key], hints[key], value, source)
             elif key in cls.reserved:
                 raise SettingsError(
-                    f"plug '{plug}': {key} is set from the setting '{cls.reserved[key]}'; "
+                    f"{cls.noun} '{plug}': {key} is set from the {cls.option_noun} '{cls.reserved[key]}'; "
                     f"give {cls.reserved[key]}=... instead"
                 )
             elif source:  # unknown keys in dask config are not ours to judge
@@ -333,36 +346,103 @@ def validate(
     return settings
 
 
+NONE_WORDS = ("none", "null")
+
+
 def parse_text(tp: Any, text: str) -> Any:
-    """A setting's value from command-line text, by its declared type (None: guess)."""
-    if tp is None:
+    """A setting's value from command-line text as a user types it, by its declared type.
+
+    Lists are `a,b,c` and mappings `k=v,k2=v2` (either may also be JSON); `none` is None
+    only where the type allows None; booleans are true/false, yes/no, on/off or 1/0. Text
+    that does not parse comes back unchanged, so that validation names what was expected.
+    Without a type (`tp` None: a backend keyword), a Python literal, else the text.
+    """
+    if tp is None or tp is Any:
         try:
             return ast.literal_eval(text)
         except (ValueError, SyntaxError):
             return text
     if _is_union(tp):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if text.lower() in ("none", "null"):
+        args = typing.get_args(tp)
+        if type(None) in args and text.strip().lower() in NONE_WORDS:
             return None
-        tp = args[0] if len(args) == 1 else None
-        return parse_text(tp, text)
-    if tp is bool:
-        lowered = text.lower()
-        if lowered in ("true", "yes", "on", "1"):
-            return True
-        if lowered in ("false", "no", "off", "0"):
-            return False
+        for arg in (a for a in args if a is not type(None)):
+            value = parse_text(arg, text)
+            if _check_type(arg, value)[0]:
+                return value
         return text
+    if tp is bool:
+        return _BOOL_WORDS.get(text.strip().lower(), text)
     if tp in (int, float):
         try:
             return tp(text)
         except ValueError:
             return text
-    if tp is str:
-        return text
+    origin, args = typing.get_origin(tp) or tp, typing.get_args(tp)
+    if origin in (list, tuple):
+        return _parse_list(args[0] if args else None, text)
+    if origin in (dict, Mapping):
+        return _parse_mapping(args[1] if args else None, text)
+    return text
+
+
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def _parse_list(item_tp: Any, text: str) -> Any:
+    if text.lstrip().startswith("["):
+        return _json(text)
+    items = [item.strip() for item in text.split(",")] if text.strip() else []
+    return [parse_text(item_tp, item) for item in items]
+
+
+def _parse_mapping(value_tp: Any, text: str) -> Any:
+    if text.lstrip().startswith("{"):
+        return _json(text)
+    mapping = {}
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            return text
+        mapping[key.strip()] = parse_text(value_tp, value.strip())
+    return mapping
+
+
+def _json(text: str) -> Any:
     import json
 
     try:
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def text_format(tp: Any) -> str:
+    """How a value of type `tp` is typed on the command line, e.g. "a list: a,b,c or JSON"."""
+    if _is_union(tp):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        formats = " or ".join(dict.fromkeys(text_format(a) for a in args))
+        return formats + (", or none" if len(args) < len(typing.get_args(tp)) else "")
+    origin = typing.get_origin(tp) or tp
+    if origin in (list, tuple):
+        return "a list: a,b,c or JSON"
+    if origin in (dict, Mapping):
+        return "a mapping: k=v,k2=v2 or JSON"
+    return _FORMATS.get(tp, "text")
+
+
+def metavar(tp: Any) -> str:
+    """The placeholder of a value of type `tp` in command-line help, e.g. `A,B,...`."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)] if _is_union(tp) else [tp]
+    if len(args) != 1:
+        return "VALUE"
+    origin = typing.get_origin(args[0]) or args[0]
+    if origin in (list, tuple):
+        return "A,B,..."
+    if origin in (dict, Mapping):
+        return "K=V,..."
+    return _METAVARS.get(args[0], "TEXT")
+
+
+_FORMATS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+_METAVARS = {bool: "BOOLEAN", int: "INTEGER", float: "NUMBER", str: "TEXT"}

@@ -1,11 +1,15 @@
 """Test helpers for sdt-core and plug authors: prove a test leaves no process or port behind.
 
-from sdt_core.testing import no_leaks
+    from sdt_core.testing import no_leaks
 
-def test_my_plug():
-    with no_leaks():
-        with get_plug("myplug", workers=1) as client:
-            ...
+    def test_my_plug():
+        with no_leaks():
+            with get_plug("myplug", workers=1) as client:
+                ...
+
+A plug's test suite gets the fixtures and hooks below for every test by importing them in
+its root conftest.py: `leak_check`, `dask_scratch`, `moto_server`, `aws`, and the `pytest_*`
+hooks (the `SECRET` check, the `cloud` marker, a temporary folder of the session's own).
 """
 
 from __future__ import annotations
@@ -27,6 +31,26 @@ from typing import Any
 
 import psutil
 import pytest
+
+__all__ = [
+    "MARKER",
+    "SECRET",
+    "RecordingBackend",
+    "aws",
+    "dask_scratch",
+    "free_port",
+    "leak_check",
+    "listening_ports",
+    "live_processes",
+    "load_key",
+    "moto_server",
+    "no_leaks",
+    "pytest_addoption",
+    "pytest_collection_modifyitems",
+    "pytest_configure",
+    "pytest_runtest_makereport",
+    "pytest_unconfigure",
+]
 
 # multiprocessing's resource tracker is one per interpreter and ends with it.
 _INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
@@ -88,6 +112,7 @@ def no_leaks(timeout: float = 15.0) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def leak_check() -> Iterator[None]:
+    """Every test fails if it leaves a process or a listening port behind (`no_leaks`)."""
     with no_leaks():
         yield
 
@@ -124,7 +149,21 @@ class RecordingBackend:
         return self._returns() if self._returns else None
 
 
+def load_key(data: Any, key: tuple[Any, ...]) -> Any:
+    """The frame an analysis gets for `key` of data plug `data`, as `sdt run` loads it on a worker.
+
+    The plug's table with its declared frame options applied (power column, timestamps,
+    time zone), checked to hold at least a day; a ValueError says what is wrong.
+    """
+    from sdt_core.dataplugs.frames import check_span, load_frame
+
+    frame = load_frame(data, key)
+    check_span(frame)
+    return frame
+
+
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -185,6 +224,7 @@ SECRET = "sdt-test-secret-4f1c9e"
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail a test whose captured output or logs show `SECRET`, whatever it asserted."""
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     # Each phase's report carries the sections of the phases before it: look at its own only.
@@ -199,10 +239,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--run-cloud`: also run the tests marked `cloud`."""
     parser.addoption("--run-cloud", action="store_true", help="Also run the tests that use a real cloud account.")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip each `cloud` test, with a reason naming what it needs, unless --run-cloud and its variables are set."""
     for item in items:
         marker = item.get_closest_marker("cloud")
         if marker is None:
@@ -227,5 +269,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's temporary folder."""
     if _SESSION_TEMP in config.stash:
         shutil.rmtree(config.stash[_SESSION_TEMP], ignore_errors=True)

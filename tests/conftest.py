@@ -22,3 +22,21 @@ def run_sdt(
 @pytest.fixture
 def sdt():
     return run_sdt
+
+
+def checked(*args, **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run a command (arguments may be paths); fail with its stderr unless it exits 0."""
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600, **kwargs)
+    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def fresh_env(folder: Path, *packages: str | Path) -> Path:
+    """A new virtual environment in `folder` with sdt-core from this checkout and `packages`
+    (uv, for speed; pip is seeded for the tests to install as users do); returns its python."""
+    from uv import find_uv_bin
+
+    checked(find_uv_bin(), "venv", "--seed", "-q", "-p", sys.executable, folder)
+    python = folder / "bin" / "python"
+    checked(find_uv_bin(), "pip", "install", "-q", "--no-sources", "-p", python, REPO, *packages)
+    return python

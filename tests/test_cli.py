@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 
+import pandas as pd
 import pytest
 from distributed import Client
 
@@ -27,7 +28,7 @@ def one_line_usage_error(result) -> str:
 
 def test_plugs_lists_the_installed_plugs(sdt):
     out = sdt("plugs").stdout.splitlines()
-    assert out[0].split() == ["NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY"]
+    assert out[0].split() == ["NAME", "DISTRIBUTION", "VERSION", "STATUS", "SUMMARY", "OR", "ERROR"]
     rows = {line.split()[0]: line.split() for line in out[1:]}
     assert rows["local"][1:4] == ["sdt-local", "0.1.0", "ok"]
     assert {"fargate", "azure"} <= set(rows)
@@ -69,7 +70,10 @@ def test_up_help_derives_options_from_the_plug_settings(sdt):
             ["up", "locl"],
             "sdt: error: unknown plug 'locl'; did you mean 'local'? installed plugs: azure, fargate, local",
         ),
-        (["info", "nosuch"], "sdt: error: unknown plug 'nosuch'; installed plugs: azure, fargate, local"),
+        (
+            ["info", "nosuch"],
+            "sdt: error: unknown plug 'nosuch'; installed plugs: azure, fargate, local; data plugs: file, s3, sample",
+        ),
         (["up", "local", "--workers", "0"], "sdt: error: plug 'local': workers must be >= 1, got 0"),
         (
             ["up", "local", "--threads", "two"],
@@ -139,3 +143,44 @@ def test_up_serves_until_a_signal_then_tears_everything_down_and_exits_0(stop):
     while started & set(live_processes()) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not started & set(live_processes())
+
+
+def test_lists_and_mappings_are_typed_as_a_user_types_them(sdt, tmp_path):
+    """`--ingress a,b` and `--tags k=v,k2=v2` (JSON needed before); `none` only where None is allowed."""
+    args = ["plan", "fargate", "--region-name", "us-east-1", "--set", "image=repo/sdt:1", "--json"]
+    result = sdt(*args, "--ingress", "203.0.113.7/32,198.51.100.0/24", "--tags", "team=pv,cost=lab", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    network = json.loads(result.stdout)["network"]
+    assert "to 203.0.113.7/32, 198.51.100.0/24 on ports 8786-8787" in network
+    assert sdt(*args, "--subnets", "none", cwd=tmp_path).returncode == 0  # subnets may be None
+    refused = one_line_usage_error(sdt(*args, "--ingress", "none", cwd=tmp_path))
+    assert refused == (
+        "sdt: error: plug 'fargate': ingress entry 'none' is not an address range; give CIDRs like 203.0.113.7/32"
+    )
+
+
+def test_the_help_of_each_option_says_how_to_type_its_value(sdt):
+    out = " ".join(sdt("up", "fargate", "--help").stdout.split())
+    subnets = "Subnet ids of the tasks (default: every subnet of the VPC)."
+    assert f"--subnets A,B,... {subnets} [a list: a,b,c or JSON, or none; default: None]" in out
+    tags = "Tags for every AWS resource the cluster creates."
+    assert f"--tags K=V,... {tags} [a mapping: k=v,k2=v2 or JSON; default: {{}}]" in out
+    assert "--tls BOOLEAN" in out and "--workers INTEGER Number of workers. [default: 2]" in out
+    info = sdt("info", "fargate").stdout
+    assert "On the command line: lists as a,b,c and mappings as k=v,k2=v2 (or JSON)" in info
+
+
+def test_data_options_without_data_apply_to_the_embedded_sample_set(sdt, tmp_path):
+    options = ["--data-option", "systems=2", "--data-option", "lengths=3,4", "--data-option", "real=false"]
+    small = ["--workers", "1", "--threads", "1", "--memory", "1", "--set", "dashboard_address=127.0.0.1:0"]
+    inventory = ["--analysis", "sdt_core.analysis:data_inventory", "--no-report", "--out", str(tmp_path / "out")]
+    result = sdt("run", *options, *small, *inventory, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "2 keys: 2 ok, 0 failed" in result.stdout
+    days = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("key_field_0")["days"]
+    assert 2 < days["synthetic-000"] <= 3 < days["synthetic-001"] <= 4
+    wrong = one_line_usage_error(sdt("run", "--data-option", "power_column=p"))
+    assert wrong == (
+        "sdt: error: data plug 'sample' has no option 'power_column'; options of data plug 'sample': "
+        "systems, days, lengths, real (see `sdt info sample`)"
+    )

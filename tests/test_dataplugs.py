@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdt_core import SdtError, SettingsError, list_data_plugs, open_data
+from sdt_core import DataPlug, SdtError, SettingsError, list_data_plugs, open_data, setting
 from sdt_core.dataplugs.csv import CsvDirectory
 from sdt_core.dataplugs.frames import check_span, power_frame, read_power_csv
 from sdt_core.dataplugs.sample import REAL_SYSTEMS, SampleData, real_sample_file, synthetic_system
@@ -27,7 +27,7 @@ def test_built_in_data_plugs_are_discovered_like_third_party_ones():
     plugs = {p.name: p for p in list_data_plugs()}
     assert {"file", "s3", "sample"} <= set(plugs)
     assert all(plugs[n].status == "ok" and plugs[n].distribution == "sdt-core" for n in ("file", "s3", "sample"))
-    assert {s.name for s in plugs["file"].settings} == {"path", "ext", "power_column", "timestamp_column"}
+    assert {s.name for s in plugs["file"].settings} == {"path", "ext", "power_column", "timestamp_column", "time_zone"}
 
 
 def test_a_directory_or_url_opens_the_plug_of_its_scheme(tmp_path):
@@ -135,3 +135,110 @@ def test_a_data_plug_that_cannot_list_its_keys_is_one_line(tmp_path):
 
     with pytest.raises(SdtError, match=rf"no data: {tmp_path}/\*.csv has no keys"):
         _keys(open_data(str(tmp_path)), None, None)
+
+
+def load_key(data, key):
+    from sdt_core.testing import load_key
+
+    return load_key(data, key)
+
+
+class Table(DataPlug):
+    """A third party's data plug that returns its table as it is and leaves the rest to core."""
+
+    power_column: str | None = setting(None, "Power column.")
+    time_zone: str | None = setting(None, "Time zone of the site.")
+
+    def keys(self):
+        return [("t",)]
+
+    def get_data(self, key):
+        stamps = pd.date_range("2024-06-01", periods=3 * 288, freq="5min", tz="UTC")
+        return pd.DataFrame({"timestamp": stamps, "irradiance": 900.0, "ac_power": 4.5})
+
+
+class Bare(DataPlug):
+    """A data plug that declares none of the options core applies."""
+
+    def keys(self):
+        return [("b",)]
+
+    def get_data(self, key):
+        return pd.DataFrame({"timestamp": DAYS_5MIN, "name": "x"})
+
+
+def test_core_applies_the_declared_power_column_and_time_zone():
+    assert list(load_key(Table(), ("t",)).columns) == ["irradiance"]  # no option given: the first numeric one
+    frame = load_key(Table(power_column="ac_power", time_zone="Etc/GMT+7"), ("t",))
+    assert list(frame.columns) == ["ac_power"] and frame["ac_power"].iloc[0] == 4.5
+    assert frame.index[0] == pd.Timestamp("2024-05-31 17:00", tz="Etc/GMT+7")
+
+
+def test_the_worker_task_applies_them_too():
+    from sdt_core.analysis import data_inventory, process_key
+
+    row = process_key(("t",), Table(power_column="ac_power"), data_inventory)
+    assert (row["status"], row["max_power"]) == ("ok", 4.5)
+
+
+def test_a_load_error_names_only_an_option_the_plug_has():
+    no_power = pd.DataFrame({"timestamp": DAYS_5MIN, "name": "x"})
+    with pytest.raises(ValueError) as error:
+        load_key(Bare(), ("b",))
+    assert (
+        str(error.value) == "no power column: none of name is numeric (Bare has no power_column option to choose one)"
+    )
+    Table.get_data = lambda self, key: no_power  # the same table from a plug that has the option
+    try:
+        with pytest.raises(ValueError) as error:
+            load_key(Table(), ("t",))
+    finally:
+        del Table.get_data
+    assert str(error.value) == (
+        "no power column: none of name is numeric; set the data option power_column (--data-option power_column=...)"
+    )
+
+
+def test_a_bad_time_zone_is_one_line_before_anything_is_read(tmp_path):
+    with pytest.raises(SettingsError) as error:
+        open_data(str(tmp_path), time_zone="Mars/Olympus")
+    assert str(error.value) == (
+        "data plug 'file': time_zone 'Mars/Olympus' is not a time zone; give an IANA name such as America/Denver "
+        "or Etc/GMT+7"
+    )
+
+
+def test_list_options_in_the_url_are_typed_as_a_user_types_them():
+    assert open_data("sample://?lengths=3,4&real=no").lengths == [3, 4]
+    assert open_data(plug="sample", lengths=[5]).keys() == [*((n,) for n in REAL_SYSTEMS), *(
+        (f"synthetic-{i:03d}",) for i in range(4))]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "lines"),
+    [
+        (
+            ["info", "sample"],
+            [
+                "sample: SDT's two real sample files plus deterministic synthetic systems (no files needed). "
+                "(sdt-core 0.1.0)",
+                "lengths  list[int]  []       Days of each synthetic system in turn, repeated "
+                "(default: `days` for all).",
+                "Data: sdt run sample://?OPTION=VALUE, or sdt run --data sample [LOCATION] --data-option OPTION=VALUE.",
+            ],
+        ),
+        (
+            ["info", "file"],
+            [
+                "OPTION            TYPE        DEFAULT  HELP",
+                "LOCATION: The directory: `sdt run DIR`, or `file://DIR`.",
+            ],
+        ),
+        (["info", "--data", "s3"], ["LOCATION: BUCKET/PREFIX: the bucket, and the folder of the data files in it."]),
+    ],
+)
+def test_sdt_info_shows_a_data_plugs_options(sdt, args, lines):
+    result = sdt(*args)
+    assert result.returncode == 0, result.stderr
+    for line in lines:
+        assert line in result.stdout.splitlines(), result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -75,38 +76,61 @@ def test_listing_in_a_cold_process_imports_no_backend():
     [
         ("import sdt_no_such_backend", "ModuleNotFoundError: No module named 'sdt_no_such_backend'"),
         ("raise RuntimeError('boom at import')", "RuntimeError: boom at import"),
+        ("raise RuntimeError('boom\\nmore lines\\nof it')", "RuntimeError: boom"),
+        (
+            GOOD.replace("@hookimpl\n    def make_cluster", "@hookimpl(hookwrapper=True)\n    def make_cluster"),
+            "PluginValidationError: Plugin 'bad' for hook 'make_cluster': "
+            "Declared as wrapper=True or hookwrapper=True but function is not a generator function",
+        ),
         (
             GOOD + "\n    @hookimpl\n    def make_clustr(settings): pass\n",
-            "PlugUnusableError: hook make_clustr is not an sdt_core hook "
+            "PlugUnusableError: make_clustr is not an sdt-core hook; did you mean make_cluster?",
+        ),
+        (
+            GOOD + "\n    @hookimpl\n    def frobnicate(settings): pass\n",
+            "PlugUnusableError: frobnicate is not an sdt-core hook "
             "(hooks: configure_dask, make_cluster, plan_cluster, plug_settings, preflight)",
         ),
         (
             GOOD.replace("def make_cluster(settings)", "def make_cluster(settings, region)"),
-            "PluginValidationError: Plugin 'bad' for hook 'make_cluster'",
+            "PlugUnusableError: hook make_cluster(settings, region) takes region, which sdt-core does not pass: "
+            "its arguments are (settings)",
         ),
         (
             GOOD.replace("@hookimpl\n    def make_cluster", "def make_cluster"),
-            "PlugUnusableError: the plug does not implement the required hook make_cluster",
+            "PlugUnusableError: the plug does not implement the required hook make_cluster "
+            "(a function of that name is not marked @sdt_core.hookimpl)",
         ),
         (
             GOOD.replace("return Settings", "return dict"),
             "PlugUnusableError: plug_settings returned <class 'dict'>, not a Settings class",
         ),
     ],
-    ids=["missing-backend", "raises", "unknown-hook", "wrong-signature", "no-make-cluster", "bad-settings"],
+    ids=[
+        "missing-backend",
+        "raises",
+        "raises-many-lines",
+        "pluggy-validation",
+        "misspelled-hook",
+        "unknown-hook",
+        "wrong-signature",
+        "unmarked-hook",
+        "bad-settings",
+    ],
 )
 def test_a_broken_plug_is_reported_and_the_others_stay_ok(plug_modules, source, status):
     plug_modules("good-before", GOOD)
     bad = plug_modules("bad", source)
     plug_modules("good-after", GOOD)
     registry = plug_modules.registry
-    assert bad.status.startswith(status), bad.status
+    assert bad.status == status
+    assert "\n" not in bad.status and bad.detail.startswith("Traceback (most recent call last):")
     assert [p.status for p in registry.records] == ["ok", bad.status, "ok"]
     assert registry.make_cluster("good-after", registry.settings("good-after", {"workers": 3})) == (
         "cluster of",
         3,
     )
-    with pytest.raises(PlugUnusableError, match=r"plug 'bad' \(None\) cannot be used: "):
+    with pytest.raises(PlugUnusableError, match=rf"^plug 'bad' cannot be used: {re.escape(status)}$"):
         registry.settings_class("bad")
     assert not registry.manager.has_plugin("bad")
 
@@ -118,6 +142,13 @@ def test_two_entry_points_with_one_name_are_both_listed(plug_modules, tmp_path):
     assert second.status == "PlugUnusableError: plug name 'same' is already taken by None"
     first = plug_modules.registry.settings("same", {"workers": 3})
     assert plug_modules.registry.make_cluster("same", first) == ("cluster of", 3)
+
+
+def test_an_installed_plug_named_by_its_import_path_is_refused_with_its_name(plug_modules):
+    plug_modules("good", GOOD)
+    again = plug_modules.registry.add_import("plug_good")
+    assert again.status == "PlugUnusableError: plug_good is the installed plug 'good': use that name"
+    assert plug_modules.registry.make_cluster("good", plug_modules.registry.settings("good", {}))[0] == "cluster of"
 
 
 def test_unknown_plug_names_installed_ones_and_suggests(plug_modules):

@@ -106,7 +106,7 @@ def user_files(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "--memory", "inf"], "plug 'local': memory must be a finite number or None, got inf (float)"),
+        (["run", "--memory", "inf"], "plug 'local': memory must be a finite number or None, got the string 'inf'"),
         (["run", "--memory", "0.01"], "plug 'local': memory must be >= 0.5, got 0.01"),
         (["run", "--memory", "1e9"], "plug 'local': memory 1e+09 GiB per worker is more than this machine's"),
         (

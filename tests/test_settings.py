@@ -50,10 +50,26 @@ def test_bad_value_gives_one_clear_line(values, message):
 def test_unknown_setting_lists_valid_ones_and_suggests():
     with pytest.raises(SettingsError) as err:
         check({"workerz": 3})
-    msg = str(err.value)
-    assert msg.startswith("plug 'demo' has no setting 'workerz'; did you mean 'workers'?")
-    assert "workers, threads, memory, processes, region, environment, token" in msg
-    assert "distributed.LocalCluster" in msg and "sdt info demo" in msg
+    assert str(err.value) == (
+        "plug 'demo' has no setting 'workerz'; did you mean 'workers'? settings of plug 'demo': "
+        "workers, threads, memory, processes, region, environment, token, or a keyword of "
+        "distributed.LocalCluster (see `sdt info demo`)"
+    )
+    assert "Its settings" not in str(err.value)
+
+
+def test_a_data_plug_is_called_a_data_plug_with_options():
+    from sdt_core import DataPlug
+
+    class Files(DataPlug):
+        path: str = setting(".", "A folder.")
+
+    with pytest.raises(SettingsError) as err:
+        validate("files", Files, {"pth": "x"})
+    assert str(err.value) == (
+        "data plug 'files' has no option 'pth'; did you mean 'path'? options of data plug 'files': path "
+        "(see `sdt info files`)"
+    )
 
 
 def test_backend_keyword_passes_through_unchecked():
@@ -76,6 +92,22 @@ def test_defaults_dask_config_and_arguments_in_that_order():
     assert check({}, config={"workers": 3}).given == {"workers"}
     with pytest.raises(SettingsError, match=r"workers \(from dask config sdt.demo\) must be >= 1"):
         check({}, config={"workers": 0})
+
+
+def test_text_from_dask_config_environment_variables_is_typed_as_on_the_command_line():
+    class Hosts(Settings):
+        hosts: list[str] = setting([], "Hosts.")
+        labels: dict[str, str] = setting({}, "Labels.")
+        image: str | None = setting("x", "An image.")
+
+    environment = {
+        "DASK_SDT__HOSTS__HOSTS": "a,b",
+        "DASK_SDT__HOSTS__LABELS": "team=pv,site=7",
+        "DASK_SDT__HOSTS__IMAGE": "none",
+    }
+    config = dask.config.collect_env(environment)["sdt"]["hosts"]  # as dask reads them at import
+    settings = validate("hosts", Hosts, {}, config)
+    assert (settings.hosts, settings.labels, settings.image) == (["a", "b"], {"team": "pv", "site": "7"}, None)
 
 
 def test_int_is_accepted_for_float_and_stored_as_float():
@@ -125,14 +157,67 @@ def test_wrong_type_of_a_secret_does_not_echo_it():
         (bool, "yes", True),
         (bool | None, "none", None),
         (str | None, "east", "east"),
+        (str | None, "None", None),
         (dict[str, str], '{"A": "1"}', {"A": "1"}),
         (None, "0", 0),
         (None, "True", True),
         (None, "repo/image:1.0", "repo/image:1.0"),
+        # lists as a user types them, or JSON
+        (list[str], "a,b,c", ["a", "b", "c"]),
+        (list[str], "a, b", ["a", "b"]),
+        (list[str], "subnet-1", ["subnet-1"]),
+        (list[str], "", []),
+        (list[str], '["a,b", "c"]', ["a,b", "c"]),
+        (list[int], "30,60", [30, 60]),
+        (list[str] | None, "a,b", ["a", "b"]),
+        (list[str] | None, "none", None),
+        # mappings as k=v,k2=v2, or JSON
+        (dict[str, str], "A=1,B=x=y", {"A": "1", "B": "x=y"}),
+        (dict[str, float], "GPU=1,MEM=0.5", {"GPU": 1.0, "MEM": 0.5}),
+        (dict[str, str], "", {}),
+        (dict[str, str], "A", "A"),
+        # none is None only where None is allowed
+        (str, "none", "none"),
+        (int, "none", "none"),
+        (list[str], "none", ["none"]),
+        (int | str, "none", "none"),
+        (int | str, "3", 3),
     ],
 )
 def test_command_line_text_is_parsed_by_declared_type(tp, text, value):
     assert parse_text(tp, text) == value
+
+
+def test_none_for_a_setting_that_cannot_be_none_is_refused_not_dropped():
+    class Hosts(Settings):
+        host: str = setting("127.0.0.1", "A host.")
+        port: int | str = setting(0, "A port or a service name.")
+        tag: int | None = setting(None, "A tag.")
+
+    assert validate("hosts", Hosts, {"host": parse_text(str, "none")}).host == "none"
+    assert validate("hosts", Hosts, {"port": parse_text(int | str, "none")}).port == "none"
+    assert validate("hosts", Hosts, {"tag": parse_text(int | None, "none")}).tag is None
+    with pytest.raises(SettingsError, match="plug 'hosts': tag must be an integer or None, got the string 'x'"):
+        validate("hosts", Hosts, {"tag": parse_text(int | None, "x")})
+
+
+@pytest.mark.parametrize(
+    ("tp", "form", "placeholder"),
+    [
+        (int, "an integer", "INTEGER"),
+        (float, "a number", "NUMBER"),
+        (bool, "true or false", "BOOLEAN"),
+        (str | None, "text, or none", "TEXT"),
+        (list[str], "a list: a,b,c or JSON", "A,B,..."),
+        (list[str] | None, "a list: a,b,c or JSON, or none", "A,B,..."),
+        (dict[str, str], "a mapping: k=v,k2=v2 or JSON", "K=V,..."),
+        (int | str, "an integer or text", "VALUE"),
+    ],
+)
+def test_command_line_help_is_derived_from_the_type(tp, form, placeholder):
+    from sdt_core.settings import metavar, text_format
+
+    assert (text_format(tp), metavar(tp)) == (form, placeholder)
 
 
 def test_dask_config_of_the_plug_is_read_from_sdt_namespace():

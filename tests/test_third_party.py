@@ -10,20 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from uv import find_uv_bin
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run(*args, **kwargs) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=600, **kwargs)
-    assert result.returncode == 0, f"{args} failed:\n{result.stderr}"
-    return result
+from .conftest import REPO, checked, fresh_env
 
 
 def renamed_copy_of_local(dest: Path) -> Path:
@@ -39,28 +31,15 @@ def renamed_copy_of_local(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def fresh_env(tmp_path_factory):
+def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("fresh-env")
-    venv = root / "venv"
-    run(find_uv_bin(), "venv", "--seed", "-q", "-p", sys.executable, venv)
-    python = venv / "bin" / "python"
-    run(
-        find_uv_bin(),
-        "pip",
-        "install",
-        "-q",
-        "--no-sources",
-        "-p",
-        python,
-        REPO,
-        REPO / "plugins" / "sdt-local",
-    )
+    python = fresh_env(root / "venv", REPO / "plugins" / "sdt-local")
     third_parties = [
         REPO / "examples" / "sdt-inprocess",
         REPO / "tests" / "data" / "sdt-broken-plug",
         renamed_copy_of_local(root),
     ]
-    run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *third_parties)
+    checked(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", *third_parties)
     yield python
     shutil.rmtree(root, ignore_errors=True)
 
@@ -68,12 +47,12 @@ def fresh_env(tmp_path_factory):
 def run_in(python: Path, source: str, tmp_path: Path) -> str:
     script = tmp_path / "script.py"  # a file, not -c: worker processes are spawned from it
     script.write_text(textwrap.dedent(source))
-    return run(python, script, cwd=tmp_path).stdout
+    return checked(python, script, cwd=tmp_path).stdout
 
 
-def test_installed_third_party_plugs_are_listed(fresh_env, tmp_path):
+def test_installed_third_party_plugs_are_listed(env, tmp_path):
     out = run_in(
-        fresh_env,
+        env,
         """
         import json, sdt_core
         print(json.dumps({p.name: [p.distribution, p.status] for p in sdt_core.list_plugs()}))
@@ -85,14 +64,38 @@ def test_installed_third_party_plugs_are_listed(fresh_env, tmp_path):
     assert plugs["inprocess"] == ["sdt-inprocess", "ok"]
     assert plugs["localcopy"] == ["sdt-localcopy", "ok"]
     assert plugs["broken-import"][1] == "ModuleNotFoundError: No module named 'sdt_no_such_backend'"
-    assert plugs["broken-hook"][1].startswith("PlugUnusableError: hook make_clustr is not an sdt_core hook")
-    assert plugs["broken-signature"][1].startswith("PluginValidationError: Plugin 'broken-signature'")
+    assert (
+        plugs["broken-hook"][1] == "PlugUnusableError: make_clustr is not an sdt-core hook; did you mean make_cluster?"
+    )
+    assert plugs["broken-signature"][1] == (
+        "PlugUnusableError: hook make_cluster(settings, region) takes region, which sdt-core does not pass: "
+        "its arguments are (settings)"
+    )
     assert "fargate" not in plugs  # only what is installed
 
 
-def test_the_example_plug_starts_a_working_cluster(fresh_env, tmp_path):
+def test_sdt_plugs_gives_each_broken_plug_one_line_and_v_the_detail(env):
+    sdt = env.with_name("sdt")
+    listed = checked(sdt, "plugs").stdout.splitlines()
+    rows = {line.split()[0]: line for line in listed[1 : 1 + len(listed) - 3]}
+    assert set(rows) == {"broken-hook", "broken-import", "broken-signature", "inprocess", "local", "localcopy"}
+    assert rows["broken-hook"].split(None, 4) == [
+        "broken-hook",
+        "sdt-broken-plug",
+        "0.0.1",
+        "broken",
+        "PlugUnusableError: make_clustr is not an sdt-core hook; did you mean make_cluster?",
+    ]
+    assert rows["broken-signature"].split()[3] == "broken" and rows["inprocess"].split()[3] == "ok"
+    assert listed[-2:] == ["", "3 broken; `sdt plugs -v` shows their errors in full."]
+    detail = checked(sdt, "plugs", "-v").stdout
+    assert "broken-import (sdt-broken-plug):\nTraceback (most recent call last):" in detail
+    assert "import sdt_no_such_backend" in detail  # the line that failed
+
+
+def test_the_example_plug_starts_a_working_cluster(env, tmp_path):
     out = run_in(
-        fresh_env,
+        env,
         """
         from sdt_core import get_plug
         with get_plug("inprocess", workers=2, memory=1) as client:
@@ -103,9 +106,9 @@ def test_the_example_plug_starts_a_working_cluster(fresh_env, tmp_path):
     assert out.strip() == "285"
 
 
-def test_a_renamed_copy_of_the_local_plug_starts_a_cluster(fresh_env, tmp_path):
+def test_a_renamed_copy_of_the_local_plug_starts_a_cluster(env, tmp_path):
     out = run_in(
-        fresh_env,
+        env,
         """
         import os
         from sdt_core import get_plug
@@ -119,8 +122,8 @@ def test_a_renamed_copy_of_the_local_plug_starts_a_cluster(fresh_env, tmp_path):
     assert out.split() == ["2", "True", "6"]  # two worker processes, not this one
 
 
-def test_the_broken_plug_gives_one_line_and_exit_2_on_the_command_line(fresh_env):
-    sdt = fresh_env.with_name("sdt")
+def test_the_broken_plug_gives_one_line_and_exit_2_on_the_command_line(env):
+    sdt = env.with_name("sdt")
     result = subprocess.run([sdt, "up", "broken-import"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr == (
@@ -129,3 +132,21 @@ def test_the_broken_plug_gives_one_line_and_exit_2_on_the_command_line(fresh_env
     )
     listed = subprocess.run([sdt, "plugs"], capture_output=True, text=True, timeout=60, check=True).stdout
     assert "broken-hook" in listed and "localcopy" in listed
+
+
+def test_sdt_new_plug_writes_a_distribution_that_installs_tests_and_runs(env, tmp_path):
+    """The template of `sdt new-plug`: pip-installed, listed, its own tests pass, and `sdt run` completes."""
+    sdt = env.with_name("sdt")
+    written = checked(sdt, "new-plug", "demo-cluster", cwd=tmp_path).stdout
+    assert written.startswith("Wrote sdt-demo-cluster: ")
+    folder = tmp_path / "sdt-demo-cluster"
+    assert (folder / "sdt_demo_cluster" / "__init__.py").exists() and (folder / "tests" / "test_plug.py").exists()
+    checked(env, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{folder}[test]")
+    listed = [line.split() for line in checked(sdt, "plugs").stdout.splitlines()]
+    assert ["demo-cluster", "sdt-demo-cluster", "0.1.0", "ok"] in [row[:4] for row in listed]
+    tests = checked(env, "-m", "pytest", "-q", "-p", "no:cacheprovider", folder / "tests", cwd=folder)
+    assert "3 passed" in tests.stdout
+    out = tmp_path / "results"
+    run = checked(sdt, "run", "--plug", "demo-cluster", "--limit", "2", "--out", out, cwd=tmp_path)
+    assert "2 keys: 2 ok, 0 failed" in run.stdout, run.stdout + run.stderr
+    assert len((out / "summary.csv").read_text().splitlines()) == 3

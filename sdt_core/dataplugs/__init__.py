@@ -3,7 +3,8 @@
 A data plug lists keys (`keys()`) and returns one DataFrame per key (`get_data(key)`), as
 in SDT's Dask tool. Data plugs are discovered like cluster plugs: every entry point of the
 group `sdt_core.dataplugs` is loaded on its own; its name is the URL scheme it serves
-(`s3` serves `s3://bucket/prefix`; a plain directory is `file`).
+(`s3` serves `s3://bucket/prefix`; a plain directory is `file`). One that is importable but
+not installed is named by its import path, `package.module:DataPlugClass`.
 """
 
 from __future__ import annotations
@@ -13,26 +14,37 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sdt_core.errors import SdtError
+from sdt_core.errors import SdtError, SettingsError
 from sdt_core.plugins import EntryPointRegistry, PlugInfo
 from sdt_core.settings import Options, parse_text, validate
 
 if TYPE_CHECKING:
     import pandas as pd
 
+#: The entry-point group of data plugs: each entry point's name is the URL scheme it serves, its value a DataPlug class.
 DATA_GROUP = "sdt_core.dataplugs"
 
 
 class DataPlug(Options):
     """Base of data plugs: declare options with `setting()`, implement `keys` and `get_data`.
 
+    Core applies the options named `power_column`, `timestamp_column` and `time_zone` to
+    every frame when a plug declares them (`sdt_core.testing.load_key` shows the result).
     A subclass written as in SDT's Dask tool (its own `__init__` and `get_data`) also works
     wherever a data plug is accepted, given its keys.
     """
 
+    noun = "data plug"
+    option_noun = "option"
+
     @classmethod
     def from_location(cls, location: str) -> dict[str, Any]:
-        """Options from the part of the URL after `scheme://` (a path for `file`)."""
+        """Options from the location of a URL, the part between `scheme://` and `?`.
+
+        `sdt run parquet://data/systems` calls it with "data/systems" (a plain directory
+        is the location of the `file` plug); the URL's query and `--data-option` come on
+        top. Returns a mapping of option names to values, which are then validated.
+        """
         return {}
 
     @property
@@ -63,24 +75,52 @@ class DataPlugRegistry(EntryPointRegistry):
         return loaded
 
     def open(
-        self, url: str, options: Mapping[str, Any] | None = None, text_options: Mapping[str, str] | None = None
+        self,
+        url: str | None,
+        options: Mapping[str, Any] | None = None,
+        text_options: Mapping[str, str] | None = None,
+        plug: str | None = None,
     ) -> DataPlug:
         """The data plug for `url` (a directory, or `scheme://location?option=value`).
 
-        `text_options` are parsed by declared type, as the URL's query is (command line).
+        `plug` (a name or import path) chooses the data plug instead of the URL's scheme;
+        `url` is then its location, or None for none. `text_options` are parsed by
+        declared type, as the URL's query is (command line).
         """
-        if not url.strip():
+        if plug is None and url is None:
+            raise SdtError("no data: give a directory, a data plug URL or a data plug")
+        if url is not None and not url.strip():
             raise SdtError("DATA is empty: give a directory or a data plug URL, or leave it out for the sample set")
-        scheme, sep, rest = url.partition("://")
-        if not sep:
-            scheme, rest = "file", url
+        scheme, sep, rest = (url or "").partition("://")
+        if plug is not None:
+            rest = rest if sep and scheme == plug else url or ""
+            scheme = plug
+        elif not sep:
+            scheme, rest = "file", url or ""
         location, _, query = rest.partition("?")
         cls = typing.cast("type[DataPlug]", self.options_class(scheme))
         hints = typing.get_type_hints(cls)
-        values = cls.from_location(location)
+        values = cls.from_location(location) if url is not None else {}
         texts = dict(urllib.parse.parse_qsl(query)) | dict(text_options or {})
         values |= {k: parse_text(hints.get(k), v) for k, v in texts.items()}
-        return validate(scheme, cls, values | dict(options or {}))
+        opened = validate(scheme, cls, values | dict(options or {}))
+        _check_time_zone(scheme, getattr(opened, "time_zone", None))
+        return opened
+
+
+def _check_time_zone(name: str, zone: Any) -> None:
+    """The `time_zone` core applies must be one that pandas knows."""
+    if not zone:
+        return
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"data plug '{name}': time_zone {zone!r} is not a time zone; "
+            "give an IANA name such as America/Denver or Etc/GMT+7"
+        ) from None
 
 
 def data_registry(refresh: bool = False) -> DataPlugRegistry:
@@ -93,6 +133,9 @@ def list_data_plugs(refresh: bool = False) -> list[PlugInfo]:
     return list(data_registry(refresh).records)
 
 
-def open_data(url: str, **options: Any) -> DataPlug:
-    """The data plug serving `url`, with validated options; nothing is read yet."""
-    return data_registry().open(url, options)
+def open_data(url: str | None = None, /, *, plug: str | None = None, **options: Any) -> DataPlug:
+    """The data plug serving `url`, with validated options; nothing is read yet.
+
+    `plug` (a data plug's name or import path) serves `url` instead of the one of its scheme.
+    """
+    return data_registry().open(url, options, plug=plug)

@@ -20,6 +20,7 @@ class CsvFiles(DataPlug):
     ext: str = setting(".csv", "File name ending of the data files (e.g. .csv.gz).")
     power_column: str | None = setting(None, "Power column (default: the first numeric one).")
     timestamp_column: str | None = setting(None, "Timestamp column (default: found by name or content).")
+    time_zone: str | None = setting(None, "Time zone of the sites: timestamps that carry a zone are converted to it.")
 
     def key_of(self, name: str) -> tuple[str] | None:
         """The key of a file name, or None when it is not a data file."""
@@ -40,6 +41,7 @@ class CsvDirectory(CsvFiles):
 
     @classmethod
     def from_location(cls, location: str) -> dict[str, Any]:
+        """The directory: `sdt run DIR`, or `file://DIR`."""
         return {"path": location}
 
     @property

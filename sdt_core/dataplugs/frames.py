@@ -7,6 +7,44 @@ from typing import IO, Any
 
 import pandas as pd
 
+#: Options core applies to the frame of every key, when the data plug declares them.
+FRAME_OPTIONS = ("power_column", "timestamp_column", "time_zone")
+
+
+class FrameError(ValueError):
+    """A table without the timestamps or power SDT needs; `option` is the data option that picks them."""
+
+    def __init__(self, message: str, option: str | None = None, hint: str | None = None):
+        self.message, self.option = message, option
+        hint = hint if hint is not None else f"set {option}" if option else ""
+        super().__init__(f"{message}; {hint}" if hint else message)
+
+    def for_plug(self, data: object) -> ValueError:
+        """The same error, telling what to do with the options that `data` has."""
+        if self.option is None:
+            return ValueError(self.message)
+        if hasattr(data, self.option):
+            return ValueError(f"{self.message}; set the data option {self.option} (--data-option {self.option}=...)")
+        plug = type(data).__name__
+        return ValueError(f"{self.message} ({plug} has no {self.option} option to choose one)")
+
+
+def load_frame(data: Any, key: tuple[Any, ...]) -> pd.DataFrame:
+    """The frame SDT gets for `key`: the data plug's table, with its declared frame options applied.
+
+    `power_column` and `timestamp_column` pick the columns (default: found by name and
+    content); `time_zone` converts timestamps that carry a zone to the site's local time.
+    """
+    power, timestamps, zone = (getattr(data, name, None) for name in FRAME_OPTIONS)
+    try:
+        frame = power_frame(data.get_data(key), power, timestamps)
+    except FrameError as exc:
+        raise exc.for_plug(data) from None
+    if zone and frame.index.tz is not None:
+        frame.index = frame.index.tz_convert(zone)
+    return frame
+
+
 TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date_time", "date", "time_stamp")
 #: The long format of SDT's VADER exports: site, meas_name, ts, sensor, meas_val_f.
 LONG_FORMAT = frozenset({"ts", "meas_val_f", "site", "sensor", "meas_name"})
@@ -39,13 +77,13 @@ def power_frame(
     elif not isinstance(frame.index, pd.DatetimeIndex):
         column = timestamp_column or _timestamp_column(frame)
         if column not in frame.columns:
-            raise ValueError(f"no timestamp column {column!r}; columns: {', '.join(map(str, frame.columns))}")
+            raise FrameError(f"no timestamp column {column!r}; columns: {', '.join(map(str, frame.columns))}")
         index = _to_datetime(frame[column])
         frame = frame.drop(columns=[column]).set_index(pd.DatetimeIndex(index, name=column))
         frame = frame[frame.index.notna()]
     column = power_column or _power_column(frame)
     if column not in frame.columns:
-        raise ValueError(f"no power column {column!r}; columns: {', '.join(map(str, frame.columns))}")
+        raise FrameError(f"no power column {column!r}; columns: {', '.join(map(str, frame.columns))}")
     power = pd.to_numeric(frame[column], errors="coerce").to_frame(str(column))
     return power[~power.index.duplicated(keep="first")].sort_index()
 
@@ -75,13 +113,12 @@ def _timestamp_column(frame: pd.DataFrame) -> str:
         sample = frame[column].dropna().head(100)
         if not pd.api.types.is_numeric_dtype(sample) and len(sample) and _to_datetime(sample).notna().mean() > 0.9:
             return column
-    raise ValueError(
-        f"no timestamp column: none of {', '.join(map(str, frame.columns))} holds dates; set timestamp_column"
-    )
+    columns = ", ".join(map(str, frame.columns))
+    raise FrameError(f"no timestamp column: none of {columns} holds dates", "timestamp_column")
 
 
 def _power_column(frame: pd.DataFrame) -> str:
     numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     if not numeric:
-        raise ValueError(f"no power column: none of {', '.join(map(str, frame.columns))} is numeric; set power_column")
+        raise FrameError(f"no power column: none of {', '.join(map(str, frame.columns))} is numeric", "power_column")
     return numeric[0]

@@ -36,6 +36,7 @@ class S3Csv(CsvFiles):
 
     @classmethod
     def from_location(cls, location: str) -> dict[str, Any]:
+        """BUCKET/PREFIX: the bucket, and the folder of the data files in it."""
         bucket, _, prefix = location.partition("/")
         return {"bucket": bucket, "prefix": prefix}
 

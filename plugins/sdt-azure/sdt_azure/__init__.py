@@ -10,7 +10,7 @@ from sdt_core import RegisteredPlug, Settings, hookimpl, setting
 if TYPE_CHECKING:
     from dask_cloudprovider.azure import AzureVMCluster
 
-    from sdt_core.plan import ClusterPlan
+    from sdt_core import ClusterPlan
 
 log = logging.getLogger("sdt_azure")
 
@@ -81,7 +81,7 @@ def make_cluster(settings: AzureSettings) -> AzureVMCluster:
 @hookimpl
 def plan_cluster(settings: AzureSettings) -> ClusterPlan:
     from sdt_azure.prices import PRICES, VM_SIZES
-    from sdt_core.plan import ClusterPlan, Machines
+    from sdt_core import ClusterPlan, Machines
 
     def vms(role: str, count: int, size: str) -> Machines:
         vcpu, memory, price = VM_SIZES.get(size, (0, 0.0, None))

@@ -22,9 +22,7 @@ def backend(monkeypatch):
 
 
 def make(plug):
-    from sdt_core.plugins import registry
-
-    return registry().make_cluster(plug.plug, plug.settings)
+    return plug.make_cluster()
 
 
 def test_discovered_with_the_readme_defaults():

@@ -104,11 +104,9 @@ def backend(monkeypatch) -> RecordingBackend:
 
 def start(**values: object) -> None:
     """What `init_client()` does up to the backend: the preflight, then the cluster."""
-    from sdt_core.plugins import registry
-
-    settings = get_plug("azure", **(GOOD | values)).settings
-    registry().preflight("azure", settings)
-    registry().make_cluster("azure", settings)
+    plug = get_plug("azure", **(GOOD | values))
+    plug.preflight()
+    plug.make_cluster()
 
 
 def test_a_good_start_passes_preflight_then_reaches_the_backend_secure(subscription, backend):

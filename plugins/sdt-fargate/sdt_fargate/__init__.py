@@ -12,7 +12,7 @@ from sdt_core import RegisteredPlug, Settings, SettingsError, hookimpl, setting
 if TYPE_CHECKING:
     from dask_cloudprovider.aws import FargateCluster
 
-    from sdt_core.plan import ClusterPlan
+    from sdt_core import ClusterPlan
 
 log = logging.getLogger("sdt_fargate")
 
@@ -125,7 +125,7 @@ def make_cluster(settings: FargateSettings) -> FargateCluster:
 
 @hookimpl
 def plan_cluster(settings: FargateSettings) -> ClusterPlan:
-    from sdt_core.plan import ClusterPlan, Machines
+    from sdt_core import ClusterPlan, Machines
     from sdt_fargate.aws import region_of
     from sdt_fargate.prices import PRICES, task_price
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from dask_cloudprovider.aws import FargateCluster
 
-from sdt_core.errors import ClusterStartError
+from sdt_core import ClusterStartError
 from sdt_fargate.aws import START_TAG, log_group_prefix, region_of, remove_created, started_by
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sdt_core.plan import Prices
+from sdt_core import Prices
 
 PRICES = Prices(
     taken="2026-11-24",

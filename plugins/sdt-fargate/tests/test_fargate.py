@@ -26,9 +26,7 @@ def backend(monkeypatch):
 
 
 def make(plug):
-    from sdt_core.plugins import registry
-
-    return registry().make_cluster(plug.plug, plug.settings)
+    return plug.make_cluster()
 
 
 def test_discovered_with_the_readme_defaults():
@@ -84,9 +82,7 @@ def test_the_readme_call_reaches_fargate_cluster_with_converted_units_and_secure
 
 def test_public_exposure_is_explicit_and_warned_about(backend, aws, caplog):
     plug = get_plug("fargate", public_ip=True, ingress=["0.0.0.0/0"], tls=False, image=IMAGE)
-    from sdt_core.plugins import registry
-
-    registry().preflight("fargate", plug.settings)
+    plug.preflight()
     make(plug)
     call = backend.calls[0]
     assert (call["fargate_use_private_ip"], call["ingress"], call.get("security")) == (False, ["0.0.0.0/0"], None)

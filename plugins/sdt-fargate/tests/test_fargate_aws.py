@@ -20,8 +20,7 @@ import boto3
 import pytest
 from distributed import LocalCluster
 
-from sdt_core import get_plug
-from sdt_core.errors import ClusterStartError
+from sdt_core import ClusterStartError, get_plug
 from sdt_core.testing import SECRET
 
 IMAGE = "example.org/sdt-worker:1"

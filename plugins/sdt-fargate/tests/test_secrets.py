@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from sdt_core import get_plug
-from sdt_core.errors import ClusterStartError
+from sdt_core import ClusterStartError, get_plug
 from sdt_core.testing import SECRET
 
 SDT = Path(sys.executable).with_name("sdt")

@@ -9,10 +9,9 @@ import pytest
 from dask.system import CPU_COUNT
 from distributed import Client, LocalCluster
 from distributed.system import MEMORY_LIMIT
-from sdt_local import LocalClient, LocalSettings
+from sdt_local import LocalClient
 
 from sdt_core import ClientPlug, SettingsError, get_plug, list_plugs
-from sdt_core.plugins import registry
 from sdt_core.testing import live_processes
 
 SMALL = {"workers": 2, "threads": 1, "memory": 1, "dashboard_address": "127.0.0.1:0"}
@@ -156,25 +155,24 @@ def test_a_default_that_does_not_fit_the_cores_is_fitted_and_an_explicit_one_is_
 
 def test_memory_per_worker_defaults_to_what_sdt_was_measured_to_need():
     from sdt_core import worker_memory_gib
-    from sdt_core.acceleration import EXACT_CONFIG
 
-    fast = registry().settings("local", {"workers": 2, "threads": 1})
+    fast = get_plug("local", workers=2, threads=1).settings
     assert fast.memory == worker_memory_gib(1, exact=False) == 1.5
-    with dask.config.set({EXACT_CONFIG: True}):
-        exact = registry().settings("local", {"workers": 1, "threads": 2})
+    with dask.config.set({"sdt.exact-sdt": True}):  # `sdt run --exact-sdt`
+        exact = get_plug("local", workers=1, threads=2).settings
         assert exact.memory == worker_memory_gib(2, exact=True) == 17.0
-    assert registry().settings("local", {"workers": 1, "threads": 1, "memory": 3}).memory == 3.0
+    assert get_plug("local", workers=1, threads=1, memory=3).settings.memory == 3.0
     assert "memory" not in fast.given  # sized, not given: the other checks still see it as a default
 
 
-def oversubscribed() -> LocalSettings:
+def oversubscribed():
     memory = round(MEMORY_LIMIT / 2**30) + 1.0  # more than this machine has, for one worker
-    return registry().settings("local", {"workers": 1, "threads": 1, "memory": memory})
+    return get_plug("local", workers=1, threads=1, memory=memory)
 
 
 def test_memory_above_the_machine_turns_spilling_on_and_says_so(caplog):
-    settings = oversubscribed()
-    config = registry().dask_config("local", settings)
+    plug = oversubscribed()
+    config, settings = plug.contributed_config(), plug.settings
     share = MEMORY_LIMIT / (settings.memory * 2**30)
     assert config["distributed.worker.memory.spill"] == pytest.approx(0.7 * share, abs=1e-3)
     assert config["distributed.worker.memory.spill"] < dask.config.get("distributed.worker.memory.spill")
@@ -182,20 +180,20 @@ def test_memory_above_the_machine_turns_spilling_on_and_says_so(caplog):
 
 
 def test_memory_within_the_machine_keeps_workers_over_their_limit_alive():
-    config = registry().dask_config("local", registry().settings("local", SMALL))
+    config = get_plug("local", **SMALL).contributed_config()
     assert config == {"distributed.worker.memory.terminate": False}
 
 
 def test_the_users_dask_config_wins_over_the_plugs():
     with dask.config.set({"distributed.worker.memory.spill": False, "distributed.worker.memory.terminate": 0.9}):
-        config = registry().dask_config("local", oversubscribed())
+        config = oversubscribed().contributed_config()
     assert "distributed.worker.memory.spill" not in config and "distributed.worker.memory.terminate" not in config
     assert "distributed.worker.memory.target" in config
 
 
 def test_contributed_config_reaches_the_workers_and_is_released_on_close():
-    settings = oversubscribed()
-    expected = registry().dask_config("local", settings)["distributed.worker.memory.spill"]
+    settings = oversubscribed().settings
+    expected = oversubscribed().contributed_config()["distributed.worker.memory.spill"]
     plug = get_plug(
         "local",
         workers=1,
