@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import nox
 
 nox.needs_version = ">=2024.3.2"
@@ -12,6 +14,36 @@ PLUGS = ["local", "fargate", "azure"]
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.2", "psutil>=5.9"]
 #: What a plug's own tests need beyond TEST_TOOLS: fargate's run against moto's AWS API.
 PLUG_TEST_TOOLS = {"fargate": ["moto[server]>=5.0", "boto3>=1.28"]}
+#: Debian packages of the real services a plug's tests start (their fixtures start and stop them).
+PLUG_DEBIAN_PACKAGES: dict[str, list[str]] = {}
+
+
+def install_debian(session: nox.Session, packages: list[str]) -> None:
+    """Install the Debian packages that are missing (this machine's own services for the tests)."""
+    missing = [
+        name
+        for name in packages
+        if "install ok installed"
+        not in session.run("dpkg-query", "-W", "-f=${Status}", name, external=True, silent=True, success_codes=[0, 1])
+    ]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        session.error(
+            f"the tests need the Debian packages {', '.join(missing)}: install them as root (apt-get install)"
+        )
+    apt = ["apt-get", "-o", "DPkg::Lock::Timeout=600"]
+    session.run(*apt, "update", "-qq", external=True)
+    session.run(
+        *apt,
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        *missing,
+        external=True,
+        env={"DEBIAN_FRONTEND": "noninteractive"},
+    )
 
 
 def sync_workspace(session: nox.Session) -> None:
@@ -30,6 +62,7 @@ def sync_workspace(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The full suite: sdt-core and every plug, from the uv workspace with all extras."""
+    install_debian(session, sorted({name for names in PLUG_DEBIAN_PACKAGES.values() for name in names}))
     sync_workspace(session)
     session.run("pytest", *session.posargs)
 
@@ -38,6 +71,7 @@ def tests(session: nox.Session) -> None:
 @nox.parametrize("plug", PLUGS)
 def plug(session: nox.Session, plug: str) -> None:
     """One plug alone: sdt-core and that plug installed (not editable) into a fresh env."""
+    install_debian(session, PLUG_DEBIAN_PACKAGES.get(plug, []))
     session.install("--no-sources", ".", f"./plugins/sdt-{plug}", *TEST_TOOLS, *PLUG_TEST_TOOLS.get(plug, []))
     session.run("pytest", f"plugins/sdt-{plug}/tests", *session.posargs)
 
