@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import dask.config
+import psutil
 import pytest
 from sdt_ssh import SSHClient
 
@@ -21,6 +22,7 @@ from sdt_core import SettingsError, get_plug, list_plugs
 from sdt_core.testing import SECRET
 
 SDT = Path(sys.executable).with_name("sdt")
+QUICK_DATA = "sample://?systems=2&days=30&real=false"  # two small synthetic systems
 QUICK = ("--analysis", "sdt_core.analysis:data_inventory", "--no-report")
 
 
@@ -50,17 +52,22 @@ def test_the_plug_is_discovered():
 
 def test_sdt_run_over_ssh_completes_and_leaves_nothing(sshd, tmp_path):
     out = tmp_path / "out"
-    result = sdt("run", "--plug", "ssh", *sshd.cli_settings(), "--workers", 2, "--threads", 1, "--memory", 1,
-                 "--limit", 2, *QUICK, "--out", out)  # fmt: skip
+    key = ("--set", f"key_file={sshd.encrypted_key}")  # its passphrase from the environment
+    env = {"DASK_SDT__SSH__PASSPHRASE": SECRET}
+    result = sdt("run", QUICK_DATA, "--plug", "ssh", *sshd.cli_settings(), *key, "--workers", 2, "--threads", 1,
+                 "--memory", 1, "--limit", 2, *QUICK, "--out", out, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "2 keys: 2 ok, 0 failed" in result.stdout
     assert [r["status"] for r in rows(out)] == ["ok", "ok"]
+    assert "ssh" in json.loads((out / "run.json").read_text())["cluster"]
+    shown = [result.stdout, result.stderr, *(p.read_text() for p in out.iterdir() if p.suffix in (".json", ".jsonl"))]
+    assert not any(SECRET in text for text in shown)
     sshd.wait_no_sessions()
 
 
 def test_a_real_sdt_run_over_ssh(sshd, tmp_path):
     out = tmp_path / "out"
-    result = sdt("run", "sample://?systems=1&days=60", "--plug", "ssh", *sshd.cli_settings(), "--workers", 1,
+    result = sdt("run", QUICK_DATA, "--plug", "ssh", *sshd.cli_settings(), "--workers", 1,
                  "--threads", 1, "--memory", 2, "--limit", 1, "--no-report", "--out", out)  # fmt: skip
     assert result.returncode == 0, result.stderr
     (row,) = rows(out)
@@ -90,8 +97,6 @@ def test_a_passphrase_from_dask_config_works_and_is_never_shown(sshd, capsys):
         with plug as client:
             assert client.submit(sum, [1, 2]).result() == 3
             remote = sshd.sessions()
-            import psutil
-
             handed = [psutil.Process(pid).environ().get("DASK_INTERNAL_INHERIT_CONFIG", "") for pid in remote]
             assert any(handed)  # the dask config SSHCluster hands the remote processes...
             config = [json.dumps(dask.config.deserialize(text)) for text in handed if text]
@@ -193,3 +198,19 @@ def test_plan_shows_what_would_run_where():
     assert "workers: 4 x worker process on localhost, 1 vCPU, 1.5 GiB" in out
     assert f"{sys.executable} on each host" in out
     assert "network: loopback only" in out and "host keys are not checked" in out
+
+
+def test_the_leftover_check_finds_a_process_orphaned_on_the_ssh_side(sshd):
+    ssh = ["ssh", "-p", str(sshd.port), "-i", str(sshd.client_key), "-o", "BatchMode=yes",
+           "-o", f"UserKnownHostsFile={sshd.known_hosts}", "127.0.0.1"]  # fmt: skip
+    started = subprocess.run([*ssh, "setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!"], capture_output=True,
+                             text=True, timeout=60, check=True)  # fmt: skip
+    pid = int(started.stdout)
+    try:
+        assert pid not in {p.pid for p in psutil.Process(sshd.process.pid).children(recursive=True)}
+        assert "sleep 300" in sshd.sessions()[pid]  # found by the variable sshd set, not by ancestry
+        with pytest.raises(AssertionError, match="left behind on the SSH side"):
+            sshd.wait_no_sessions(timeout=1)
+    finally:
+        psutil.Process(pid).kill()
+    sshd.wait_no_sessions()
