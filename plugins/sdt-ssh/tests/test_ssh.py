@@ -76,8 +76,9 @@ def test_a_real_sdt_run_over_ssh(sshd, tmp_path):
     sshd.wait_no_sessions()
 
 
-def test_workers_run_through_sshd_with_the_core_settings(sshd):
-    with get_plug("ssh", **sshd.settings(workers=2)) as client:
+def test_workers_run_through_sshd_with_the_core_settings(sshd, caplog):
+    with get_plug("ssh", **sshd.settings(workers=2, known_hosts=None)) as client:
+        assert "host keys are not checked (known_hosts=none)" in caplog.text
         info = client.scheduler_info()
         assert client.scheduler.address.startswith("tcp://127.0.0.1:")
         workers = info["workers"].values()
