@@ -215,3 +215,12 @@ def test_the_leftover_check_finds_a_process_orphaned_on_the_ssh_side(sshd):
     finally:
         psutil.Process(pid).kill()
     sshd.wait_no_sessions()
+
+
+def test_sdt_up_check_starts_computes_and_stops(sshd):
+    result = sdt("up", "ssh", "--hosts", "127.0.0.1,127.0.0.1", "--port", sshd.port, "--key-file", sshd.client_key,
+                 "--known-hosts", sshd.known_hosts, "--dashboard-port", 0, "--threads", 1, "--memory", 1,
+                 "--check")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Scheduler: tcp://127.0.0.1:" in result.stdout
+    sshd.wait_no_sessions()
