@@ -30,6 +30,13 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
     ),
     ("Marking hooks", "", "sdt_core", ["hookimpl", "GROUP"]),
     (
+        "Started or attached clusters",
+        "`make_cluster` returns a cluster the plug started (sdt-core closes it at the end) or an "
+        "`Attached` scheduler it did not start (sdt-core closes only its own client).",
+        "sdt_core",
+        ["Attached"],
+    ),
+    (
         "Settings",
         "",
         "sdt_core",

@@ -8,6 +8,7 @@ imported only when a cluster is made, data libraries only when data is read.
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from sdt_core.attached import Attached
 from sdt_core.clientplug import ClientPlug, RegisteredPlug, get_plug
 from sdt_core.errors import (
     ClusterStartError,
@@ -56,6 +57,7 @@ __all__ = [
     "DATA_GROUP",
     "GROUP",
     "Address",
+    "Attached",
     "ClientPlug",
     "ClusterPlan",
     "ClusterStartError",

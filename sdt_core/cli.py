@@ -229,19 +229,24 @@ def _make_plug(name: str, values: dict[str, Any], dask_config: tuple[str, ...]) 
 def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: bool) -> None:
     plug = _make_plug(name, values, dask_config)
     _stop_on_signals()
+    ending = "Cluster closed."  # also after a start cut short: the plug removed its part
     try:
         with plug as client:
+            click.echo(plug.cluster_line())
             click.echo(f"Scheduler: {client.scheduler_info()['address']}")
             click.echo(f"Dashboard: {getattr(plug, 'dashboard_link', '') or 'off'}")
+            if not plug.owns_cluster:
+                ending = f"Disconnected; the scheduler at {client.scheduler.address} is left running."
             if check:
                 click.echo(_check(client))
             else:
-                click.echo("Running; Ctrl-C or SIGTERM stops it.")
+                stops = "stops it" if plug.owns_cluster else "disconnects"
+                click.echo(f"Running; Ctrl-C or SIGTERM {stops}.")
                 while True:
                     time.sleep(3600)
     except KeyboardInterrupt:
         pass
-    click.echo("Cluster closed.", err=True)  # also after a start cut short: the plug removed its part
+    click.echo(ending, err=True)
 
 
 def _plan(name: str, values: dict[str, Any], as_json: bool, results: str | None, system_years: float) -> None:

@@ -3,6 +3,9 @@
 `ClientPlug` keeps the interface of SDT's Dask tool README, so a user's own subclass that
 overrides `init_client()` works wherever a plug is accepted. `RegisteredPlug` is a
 ClientPlug backed by an installed plug (`get_plug("local", ...)`, `LocalClient(...)`).
+
+A plug owns the cluster it started (`cluster`), and closing the plug closes it; a plug
+that attached to a scheduler it did not start (`cluster` None) closes only its client.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from collections.abc import Mapping
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sdt_core.errors import ClusterStartError, SdtError
+from sdt_core.attached import Attached
+from sdt_core.errors import ClusterStartError, PlugUnusableError, SdtError
 from sdt_core.imports import import_object, importable
 from sdt_core.plugins import registry
 
@@ -38,7 +42,8 @@ class ClientPlug:
     """Base of all ClientPlugs, as in the README: `init_client()` returns a ready Client.
 
     Also closes client and cluster with `close()`, and as a context manager:
-    `with plug as client: ...` closes both even when the body raises.
+    `with plug as client: ...` closes both even when the body raises. A plug whose
+    `cluster` is None (it connected to a scheduler it did not start) closes only the client.
     """
 
     dask_config = _DaskConfigModule()
@@ -57,8 +62,23 @@ class ClientPlug:
         """Start the cluster and return a Client connected to it."""
         raise NotImplementedError(f"{type(self).__name__} must implement init_client()")
 
+    @property
+    def owns_cluster(self) -> bool:
+        """Whether closing this plug closes its cluster: it started it (False: attached to a scheduler)."""
+        return self.cluster is not None
+
+    def cluster_line(self) -> str:
+        """One line for a running plug: who started its cluster, and what closing the plug does to it."""
+        if self.owns_cluster:
+            return f"Cluster: started by {self._starter()}; closed at the end"
+        address = getattr(getattr(self.client, "scheduler", None), "address", "?")
+        return f"Cluster: attached to {address} (not started by sdt; left running)"
+
+    def _starter(self) -> str:
+        return type(self).__name__
+
     def close(self) -> None:
-        """Close the client, then the cluster; safe to call twice."""
+        """Close the client, then the cluster (if the plug started one); safe to call twice."""
         client, cluster = getattr(self, "client", None), getattr(self, "cluster", None)
         self.client = self.cluster = None
         try:
@@ -84,8 +104,9 @@ class ClientPlug:
 class RegisteredPlug(ClientPlug):
     """A ClientPlug backed by an installed plug; settings are validated on construction.
 
-    `init_client()` runs the plug's preflight checks, makes the cluster, connects, and
-    compares the versions of client, scheduler and workers (dask config `sdt.version-mismatch`).
+    `init_client()` runs the plug's preflight checks, makes the cluster (or learns the
+    address of the scheduler to attach to: `sdt_core.Attached`), connects, and compares the
+    versions of client, scheduler and workers (dask config `sdt.version-mismatch`).
 
     Arguments left as None take their value from dask config `sdt.<plug>.<name>`, else the
     plug's declared default (`sdt info NAME`). `config_overrides` is dask config that wins
@@ -112,6 +133,8 @@ class RegisteredPlug(ClientPlug):
         self.kwargs = self.settings.extra
         self.config_overrides = dict(config_overrides or {})
         self._config: AbstractContextManager[Any] | None = None
+        #: The scheduler this plug attached to, when `make_cluster` returned `Attached` (else None).
+        self.attached: Attached | None = None
 
     def init_client(self) -> Client:
         if self.client is not None:
@@ -127,16 +150,27 @@ class RegisteredPlug(ClientPlug):
         try:
             plugs.preflight(self.plug, self.settings)
             try:
-                self.cluster = plugs.make_cluster(self.plug, self.settings)
-                self.client = Client(self.cluster)
+                made = plugs.make_cluster(self.plug, self.settings)
+                if isinstance(made, str):
+                    raise PlugUnusableError(
+                        f"plug '{self.plug}': make_cluster returned the string {made!r}: "
+                        "return sdt_core.Attached(address) for a scheduler it did not start"
+                    )
+                if isinstance(made, Attached):
+                    self.attached = made
+                    self.client = Client(made.address, security=made.security, timeout=made.timeout)
+                else:
+                    self.cluster = made
+                    self.client = Client(made)
             except SdtError:
                 raise
             except Exception as exc:  # the backend's own error: one line, the traceback chained
                 text = " ".join(str(exc).split())[:300]
-                raise ClusterStartError(
-                    f"plug '{self.plug}': the cluster did not start: {type(exc).__name__}: {text}"
-                ) from exc
-            check_cluster(self.client, [d for d in [plugs.plugs[self.plug].distribution] if d])
+                what = f"cannot connect to {self.attached.address}" if self.attached else "the cluster did not start"
+                raise ClusterStartError(f"plug '{self.plug}': {what}: {type(exc).__name__}: {text}") from exc
+            # Workers of a scheduler the plug attached to run none of its code: they need sdt-core, not the plug.
+            own = [] if self.attached else [d for d in [plugs.plugs[self.plug].distribution] if d]
+            check_cluster(self.client, own)
         except BaseException:
             self.close()
             raise
@@ -162,7 +196,15 @@ class RegisteredPlug(ClientPlug):
     @property
     def dashboard_link(self) -> str:
         """The running cluster's dashboard address, or "" when it has none or is not running."""
-        return getattr(self.cluster, "dashboard_link", "") if self.client is not None else ""
+        if self.client is None:
+            return ""
+        try:
+            return str(getattr(self.cluster if self.cluster is not None else self.client, "dashboard_link", ""))
+        except Exception:  # an attached scheduler without a dashboard
+            return ""
+
+    def _starter(self) -> str:
+        return f"plug '{self.plug}'"
 
     def close(self) -> None:
         try:

@@ -17,6 +17,14 @@ the entry point's name is the plug's name. Its hooks are plain functions marked 
 
 Import the backend inside the hooks, never at the top of the module: `list_plugs()` loads
 every plug module, and must stay as cheap as importing pluggy.
+
+Who owns the cluster is what `make_cluster` returns. A cluster the plug started is
+sdt-core's from then on: closed at the end, on failure and on Ctrl-C. `sdt_core.Attached`
+names a scheduler the plug did not start; sdt-core connects to it and leaves it running:
+
+    @hookimpl
+    def make_cluster(settings):
+        return Attached("tls://scheduler.example.org:8786", security=...)
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import pluggy
 if TYPE_CHECKING:
     from distributed.deploy.cluster import Cluster
 
+    from sdt_core.attached import Attached
     from sdt_core.plan import ClusterPlan
     from sdt_core.settings import Settings
 
@@ -58,13 +67,21 @@ def preflight(settings: Settings) -> None:
 
 
 @hookspec(firstresult=True)
-def make_cluster(settings: Settings) -> Cluster:
-    """Build and return the Dask cluster from validated settings.
+def make_cluster(settings: Settings) -> Cluster | Attached:
+    """Build and return the Dask cluster from validated settings, or the scheduler to attach to.
 
     Required. Called only on the plug being started, so exactly one plugin answers.
-    `settings.extra` holds the pass-through keyword arguments for the backend. If the start
-    fails midway, the plug removes what it created before raising; closing the cluster
-    removes the rest.
+    `settings.extra` holds the pass-through keyword arguments for the backend.
+
+    - A cluster the plug started (a `distributed` `Cluster`): sdt-core connects a client and
+      owns the cluster from then on. It closes client and cluster when the work is done,
+      when it fails and on Ctrl-C or SIGTERM. If the start fails midway, the plug removes
+      what it created before raising; closing the cluster removes the rest.
+    - `sdt_core.Attached(address, security=None)`: a running scheduler the plug did not
+      start. sdt-core connects a client to it and at the end closes only that client; it
+      never closes, scales, restarts or shuts down the scheduler or its workers.
+
+    `sdt up` and `sdt run` print which of the two it is.
     """
 
 

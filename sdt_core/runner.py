@@ -2,7 +2,9 @@
 
 Everything is checked before the cluster starts. Keys go to the cluster a bounded number
 at a time (about two seconds of work, at least 8 per worker thread), each result is
-logged as it arrives, and only small rows cross the network.
+logged as it arrives, and only small rows cross the network. A scheduler the plug attached
+to (`sdt_core.Attached`) is left as it was found: no worker restarted, the performance
+report's task-stream recorder removed again, only the run's own client closed.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import datetime
 import functools
 import itertools
 import logging
+import sys
 import time
-from collections.abc import Iterable, Mapping
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -38,6 +41,7 @@ from sdt_core.results import ResultLog
 from sdt_core.submission import submit_all
 
 REPORT = "dask-report.html"
+TASK_STREAM = "task-stream"  # the scheduler plugin Dask's performance report records tasks with
 log = logging.getLogger(__name__)
 
 
@@ -113,11 +117,13 @@ def run(
         report_path = Path(out) / REPORT if report and todo else None
         if todo:
             try:
-                with cluster_plug as client, _performance_report(report_path):
+                with cluster_plug as client, _as_found(client, cluster_plug), _performance_report(report_path):
+                    print(cluster_plug.cluster_line(), file=sys.stderr)
                     progress = Progress(len(selected), len(earlier), progress_interval)
                     try:
                         task = functools.partial(process_packed_key, packed=pack(data_plug, function, fast))
-                        submit_all(client, todo, task, log.append, progress, max_in_flight, retries)
+                        owned = cluster_plug.owns_cluster
+                        submit_all(client, todo, task, log.append, progress, max_in_flight, retries, owned)
                     finally:
                         progress.close()
             finally:
@@ -214,6 +220,33 @@ def _biggest_first(data: DataPlug, keys: list[tuple[Any, ...]]) -> list[tuple[An
         return keys
     order = sorted(range(len(keys)), key=lambda i: -known[i])  # stable: ties keep their order
     return [keys[i] for i in order]
+
+
+@contextmanager
+def _as_found(client: Any, plug: ClientPlug) -> Iterator[None]:
+    """On a scheduler the plug attached to: remove, at the end, the task-stream recorder the
+    performance report adds to the scheduler, unless it was there before."""
+    if plug.owns_cluster:
+        yield
+        return
+    had = client.run_on_scheduler(_has_task_stream)
+    try:
+        yield
+    finally:
+        if not had:
+            try:
+                client.run_on_scheduler(_remove_task_stream)
+            except Exception as exc:  # the scheduler went away: nothing left to tidy
+                log.debug("could not remove the task-stream recorder: %s", exc)
+
+
+def _has_task_stream(dask_scheduler: Any) -> bool:
+    return TASK_STREAM in dask_scheduler.plugins
+
+
+def _remove_task_stream(dask_scheduler: Any) -> None:
+    if TASK_STREAM in dask_scheduler.plugins:
+        dask_scheduler.remove_plugin(name=TASK_STREAM)
 
 
 def _performance_report(path: Path | None) -> Any:

@@ -30,8 +30,13 @@ def submit_all(
     progress: Progress,
     max_in_flight: int,
     retries: int,
+    restart_workers: bool = True,
 ) -> None:
-    """Run `task(key)` for every key of `todo` on `client`'s cluster; `record` each row."""
+    """Run `task(key)` for every key of `todo` on `client`'s cluster; `record` each row.
+
+    `restart_workers=False` (a scheduler sdt-core attached to): a worker paused for memory
+    is never restarted, only the keys it runs are failed.
+    """
     from distributed import as_completed
 
     threads = max(1, sum(client.nthreads().values()))
@@ -52,7 +57,7 @@ def submit_all(
             finished.update(submitted)
 
     recent: collections.deque[tuple[float, int]] = collections.deque()  # (time, keys finished)
-    with PauseWatchdog(client, futures) as watchdog:
+    with PauseWatchdog(client, futures, restart=restart_workers) as watchdog:
         refill(min(max_in_flight, 8 * threads))
         for batch in finished.batches():
             rows = []

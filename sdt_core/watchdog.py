@@ -7,6 +7,8 @@ without a bound the run would wait forever. Every second this watchdog asks the 
 which workers are paused. A worker paused longer than `sdt.pause-timeout` seconds (dask
 config, default 60) is restarted and the keys it was running are failed for memory; a worker
 paused that long while running nothing twice in a row ends the run: its limit is too small.
+On a scheduler sdt-core attached to (`restart=False`) workers are never restarted: the keys
+are failed the same way and the worker is left as it is.
 """
 
 from __future__ import annotations
@@ -58,13 +60,17 @@ class PauseWatchdog:
     """Watches `client`'s workers while a run's `futures` (task key -> Future) are pending.
 
     `failures` maps the task keys it failed to why; `fatal` says why the run must end.
+    `restart=False` (workers sdt-core did not start) fails keys but never restarts a worker.
     """
 
-    def __init__(self, client: Any, futures: dict[Any, Any], timeout: float | None = None) -> None:
+    def __init__(
+        self, client: Any, futures: dict[Any, Any], timeout: float | None = None, restart: bool = True
+    ) -> None:
         import dask.config
 
         self.client = client
         self.futures = futures
+        self.restart = restart
         self.timeout = float(dask.config.get(TIMEOUT_CONFIG, default=60) if timeout is None else timeout)
         self.failures: dict[Any, str] = {}
         self.fatal: str | None = None
@@ -108,11 +114,17 @@ class PauseWatchdog:
             else:
                 self._idle_restarts += 1
                 if self._idle_restarts > 1:
-                    self._end(
-                        f"worker {addr} stays paused for memory ({held}) without running a key, even after a "
-                        "restart: its memory limit is too small; give workers more memory (--memory)"
-                    )
+                    self._end(self._stays_paused(addr, held))
                     return
+            if not self.restart:
+                log.warning(
+                    "worker %s was paused for memory (%s) for %g s; it is not sdt's to restart: left as it is",
+                    addr,
+                    held,
+                    self.timeout,
+                )
+                self._paused_since.pop(addr, None)
+                continue
             log.warning("worker %s was paused for memory (%s) for %g s: restarting it", addr, held, self.timeout)
             self._paused_since.pop(addr, None)
             try:
@@ -122,6 +134,17 @@ class PauseWatchdog:
             if outcome not in ("OK", "gone"):
                 self._end(f"worker {addr} stays paused for memory ({held}) and cannot be restarted: {outcome}")
                 return
+
+    def _stays_paused(self, addr: str, held: str) -> str:
+        if self.restart:
+            return (
+                f"worker {addr} stays paused for memory ({held}) without running a key, even after a "
+                "restart: its memory limit is too small; give workers more memory (--memory)"
+            )
+        return (
+            f"worker {addr} of the scheduler sdt attached to stays paused for memory ({held}) without "
+            "running a key; sdt does not restart workers it did not start: free their memory or restart them"
+        )
 
     def progressed(self) -> None:
         """A key finished: restarts of idle paused workers count from here."""

@@ -123,11 +123,12 @@ def test_up_serves_until_a_signal_then_tears_everything_down_and_exits_0(stop):
         text=True,
     )
     try:
-        lines = [proc.stdout.readline() for _ in range(3)]
-        assert lines[0].startswith("Scheduler: tcp://127.0.0.1:"), lines
-        assert lines[1].startswith("Dashboard: http://127.0.0.1:"), lines
-        assert lines[2].startswith("Running;"), lines
-        with Client(lines[0].split()[1], timeout=30) as client:
+        lines = [proc.stdout.readline() for _ in range(4)]
+        assert lines[0] == "Cluster: started by plug 'local'; closed at the end\n", lines
+        assert lines[1].startswith("Scheduler: tcp://127.0.0.1:"), lines
+        assert lines[2].startswith("Dashboard: http://127.0.0.1:"), lines
+        assert lines[3] == "Running; Ctrl-C or SIGTERM stops it.\n", lines
+        with Client(lines[1].split()[1], timeout=30) as client:
             assert client.submit(sum, [1, 2, 3]).result() == 6
             assert len(client.scheduler_info()["workers"]) == 2
         started = set(live_processes()) - before

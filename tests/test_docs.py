@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from uv import find_uv_bin
 
+from sdt_core.testing import live_processes
+
 from .conftest import REPO, fresh_env
 
 DOCS = REPO / "docs"
@@ -121,7 +123,31 @@ def test_every_block_of_the_walkthrough_runs(page, tmp_path):
     python = fresh_env(tmp_path / "venv", *ENVIRONMENTS[page])
     folder = tmp_path / "walkthrough"
     folder.mkdir()
-    run_walkthrough(DOCS / page, folder, python)
+    before = set(live_processes())
+    try:
+        run_walkthrough(DOCS / page, folder, python)
+    finally:  # a page's background processes (a scheduler started by hand) end even when a block failed
+        stop_processes(set(live_processes()) - before)
+
+
+def stop_processes(pids: set[int]) -> None:
+    import psutil
+
+    procs = [p for p in map(_process, pids) if p is not None]
+    for proc in procs:
+        proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=30)
+    for proc in alive:
+        proc.kill()
+
+
+def _process(pid: int):
+    import psutil
+
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
 
 
 def test_the_walkthroughs_cover_the_contract():

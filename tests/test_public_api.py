@@ -55,9 +55,9 @@ def test_nothing_a_plug_imports_is_private(tmp_path):
     sources = plug_sources(tmp_path / "sdt-probe")
     assert len(sources) > 20 and any(".md:" in name for name in sources)  # the docs' blocks are among them
     assert any(name.startswith("new-plug") for name in sources)
-    plugs = {p.name for p in (REPO / "plugins").iterdir() if (p / "pyproject.toml").exists()}
-    assert {"sdt-local", "sdt-ssh"} <= plugs  # every built-in plug's modules and tests are among them
-    assert {name.split("/")[1] for name in sources if name.startswith("plugins/")} == plugs
+    plugins = {path.name for path in (REPO / "plugins").iterdir() if (path / "pyproject.toml").exists()}
+    assert {Path(name).parts[1] for name in sources if name.startswith("plugins/")} == plugins  # every built-in plug
+    assert {"sdt-address", "sdt-ssh"} <= plugins
     private = {name: found for name, source in sources.items() if (found := private_imports(source))}
     assert private == {}
 
