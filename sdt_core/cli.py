@@ -461,6 +461,19 @@ def run_command(
     click.echo(f"Summary: {summary.summary_csv} and {summary.summary_parquet}")
     if summary.report:
         click.echo(f"Dask report: {summary.report}")
+    if summary.fleet_report:
+        click.echo(f"Fleet report: {summary.fleet_report}")
+
+
+@cli.command("report")
+@click.argument("out", type=click.Path())
+def report_command(out: str) -> None:
+    """Write OUT/report.html: the fleet report of the run in folder OUT (also done by every sdt run)."""
+    from pathlib import Path
+
+    from sdt_core.report import write_report
+
+    click.echo(f"Fleet report: {write_report(Path(out))}")
 
 
 @cli.command("sample-data")

@@ -34,6 +34,7 @@ from sdt_core.clientplug import ClientPlug, get_plug
 from sdt_core.dataplugs import DataPlug, open_data
 from sdt_core.errors import SdtError
 from sdt_core.progress import Progress
+from sdt_core.report import written_at_exit
 from sdt_core.results import ResultLog
 from sdt_core.submission import submit_all
 
@@ -55,6 +56,7 @@ class RunSummary:
     summary_parquet: Path
     report: Path | None
     mode: str = "exact"  # "fast": SDT's fast path (sdt_core.acceleration); "exact": SDT as released
+    fleet_report: Path | None = None  # OUT/report.html (sdt_core.report); None if it could not be written
 
 
 def run(
@@ -105,7 +107,8 @@ def run(
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sdt_core": version("sdt-core"),
     }
-    with ResultLog(Path(out), run_id, resume) as log:  # the folder is this run's until the end
+    # The folder is this run's until the end; its fleet report is written at the end, whatever happens.
+    with ResultLog(Path(out), run_id, resume) as log, written_at_exit(Path(out)) as fleet_report:
         earlier = log.done() & set(selected) if resume else set()
         todo = [key for key in selected if key not in earlier]
         if biggest_first:
@@ -134,6 +137,7 @@ def run(
         parquet,
         report_path,
         mode,
+        fleet_report.path,
     )
 
 
