@@ -27,6 +27,7 @@ from sdt_core.report.widgets import (
     WIDTH,
     Table,
     bars,
+    chart,
     facts,
     heading,
     histogram,
@@ -74,9 +75,9 @@ def run_section(tables: RunTables, keys: Table) -> list[LayoutDOM]:
     substitutions = ", ".join(s.get("name", "?") for s in sdt.get("substitutions", []) if isinstance(s, dict))
     pairs = [
         ("folder", str(tables.folder.resolve())),
-        ("data", _text(frames.masked(run.get("data", "?")))),
-        ("analysis", _text(frames.masked(run.get("analysis", "?")))),
-        ("plug and settings", _text(frames.masked(run.get("cluster", "?")))),
+        ("data", _call(frames.masked(run.get("data")), "plug")),
+        ("analysis", _call(frames.masked(run.get("analysis")), "function")),
+        ("plug and settings", str(frames.masked(run.get("cluster", "?")))),
         ("SDT", f"solar-data-tools {sdt.get('solar-data-tools', '?')}, mode {run.get('sdt_mode', '?')}"),
         ("fast path", substitutions or "none"),
         ("sdt-core", str(run.get("sdt_core", "?"))),
@@ -189,8 +190,13 @@ def _timeline_data(runs: pd.DataFrame) -> dict[str, Any]:
 
 
 def _time_and_memory(source: ColumnDataSource) -> figure:
-    plot = figure(
-        title="time and peak memory per key", width=500, height=320, tools="tap,box_zoom,reset", name="cost-chart"
+    plot = chart(
+        "cost-chart",
+        title="time and peak memory per key",
+        width=500,
+        height=320,
+        tools="tap,box_zoom,reset",
+        toolbar_location="right",
     )
     plot.scatter("total_s", "peak_memory_mb", size=9, color="color", alpha=0.8, source=source)
     plot.add_tools(
@@ -202,13 +208,14 @@ def _time_and_memory(source: ColumnDataSource) -> figure:
 
 def _workers(source: ColumnDataSource, runs: pd.DataFrame) -> figure:
     workers = sorted(runs["worker"].unique())
-    plot = figure(
+    plot = chart(
+        "workers-chart",
         title="keys per worker over time",
         y_range=FactorRange(factors=workers),
         width=660,
         height=max(200, 80 + 40 * len(workers)),
         tools="xpan,xwheel_zoom,reset",
-        name="workers-chart",
+        toolbar_location="right",
     )
     plot.hbar(y="worker", left="start", right="end", height=0.6, color="color", line_color="white", source=source)
     plot.add_tools(
@@ -229,5 +236,12 @@ def _analysis(tables: RunTables) -> str:
     return f"analysis {analysis.get('function', '?')}" if isinstance(analysis, dict) else "an unknown analysis"
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+def _call(value: Any, name: str) -> str:
+    """run.json's {NAME: ..., "options": {...}} as `NAME(option=value, ...)`, unset options left out."""
+    if not isinstance(value, dict) or name not in value:
+        return json.dumps(value, default=str)
+    options = value.get("options")
+    if not isinstance(options, dict):
+        options = {}
+    given = ", ".join(f"{k}={v!r}" for k, v in options.items() if v not in (None, [], {}))
+    return f"{value[name]}({given})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ COLORS = {"ok": "#3a7d44", "error": "#c0392b"}
 OTHER_COLOR = "#7f8c8d"
 
 _FILTER = """
-const q = input.value.trim().toLowerCase();
+const q = String(input[attr] ?? "").trim().toLowerCase();
 const names = Object.keys(source.data);
 const n = source.get_length() ?? 0;
 const shown = [];
@@ -52,6 +53,7 @@ _LINK = """
 const i = cb_obj.indices[0];
 if (i === undefined) return;
 const key = source.data.key[i];
+target.input.value_input = key;  // as if typed: clearing the box shows every row again
 target.input.value = key;
 const row = target.source.data.key.indexOf(key);
 target.source.selected.indices = row < 0 ? [] : [row];
@@ -103,12 +105,13 @@ def table(
         index_position=None,
         autosize_mode="none" if len(columns) > 8 else "force_fit",  # not fit_columns: it raises in bokeh 3.9
         reorderable=False,
-        name=f"{name}-table",
+        **named(f"{name}-table"),
     )
     count = text_div(f"{len(frame)} of {len(frame)} rows", name=f"{name}-count")
-    search = TextInput(placeholder="filter: any cell containing…", width=360, name=f"{name}-filter")
-    callback = CustomJS(args={"source": source, "input": search, "filter": row_filter, "count": count}, code=_FILTER)
-    search.js_on_change("value", callback)
+    search = TextInput(placeholder="filter: any cell containing…", width=360, **named(f"{name}-filter"))
+    for attr in ("value_input", "value"):  # as the user types; when a link sets it
+        args = {"source": source, "input": search, "filter": row_filter, "count": count, "attr": attr}
+        search.js_on_change(attr, CustomJS(args=args, code=_FILTER))
     return Table(source, data_table, search, column(column(search, count), data_table))
 
 
@@ -141,15 +144,7 @@ def histogram(values: pd.Series, title: str, name: str) -> figure:
     which = np.clip(np.searchsorted(edges, values.to_numpy(), side="right") - 1, 0, len(counts) - 1)
     keys = [few([k for k, b in zip(values.index, which, strict=True) if b == i]) for i in range(len(counts))]
     source = ColumnDataSource({"left": edges[:-1], "right": edges[1:], "count": counts, "keys": keys})
-    plot = figure(
-        title=title,
-        y_range=DataRange1d(start=0),
-        width=380,
-        height=230,
-        tools="xpan,xwheel_zoom,reset",
-        toolbar_location=None,
-        name=name,
-    )
+    plot = chart(name, title=title, y_range=DataRange1d(start=0), width=380, height=230, tools="xpan,xwheel_zoom,reset")
     plot.quad(
         left="left", right="right", top="count", bottom=0, source=source, fill_color="#4c72b0", line_color="white"
     )
@@ -160,9 +155,21 @@ def histogram(values: pd.Series, title: str, name: str) -> figure:
     return plot
 
 
+def named(name: str | None, *classes: str) -> dict[str, Any]:
+    """A model's `name` (for `select`) and CSS class `sdt-NAME` (for the page's DOM)."""
+    return {"name": name, "css_classes": [*classes, f"sdt-{name}"] if name else list(classes)}
+
+
+def chart(name: str, **options: Any) -> figure:
+    """A figure of the report (CSS class `sdt-chart`), without bokeh's toolbar logo."""
+    plot = figure(**named(name, "sdt-chart"), toolbar_location=options.pop("toolbar_location", None), **options)
+    plot.toolbar.logo = None
+    return plot
+
+
 def text_div(markup: str, width: int | None = None, name: str | None = None) -> Div:
     """A Div of `markup`, never read as TeX: bokeh would fetch MathJax from a CDN for a "$$" in it."""
-    return Div(text=markup, width=width, name=name, disable_math=True)
+    return Div(text=markup, width=width, disable_math=True, **named(name))
 
 
 def heading(text: str, anchor: str) -> Div:
@@ -191,15 +198,14 @@ def bars(labels: Sequence[str], values: Sequence[float], title: str, name: str, 
     source = ColumnDataSource(
         {"label": labels, "value": list(values), "color": colors, "notes": list(notes) or [""] * len(labels)}
     )
-    plot = figure(
+    plot = chart(
+        name,
         title=title,
         y_range=FactorRange(factors=list(reversed(labels))),
         x_range=DataRange1d(start=0),
         width=560,
         height=max(140, 60 + 28 * len(labels)),
         tools="",
-        toolbar_location=None,
-        name=name,
     )
     plot.hbar(y="label", right="value", height=0.7, color="color", source=source)
     plot.add_tools(HoverTool(tooltips=[("", "@label: @value"), ("keys", "@notes")]))
