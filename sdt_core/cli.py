@@ -383,7 +383,7 @@ def plan_command() -> None:
     show_default=True,
     help="Most keys on the cluster at once.",
 )
-@click.option("--no-report", is_flag=True, help="No Dask performance report.")
+@click.option("--no-report", is_flag=True, help="No reports: neither the fleet report nor Dask's performance report.")
 @click.option(
     "--exact-sdt",
     is_flag=True,

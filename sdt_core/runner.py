@@ -56,7 +56,7 @@ class RunSummary:
     summary_parquet: Path
     report: Path | None
     mode: str = "exact"  # "fast": SDT's fast path (sdt_core.acceleration); "exact": SDT as released
-    fleet_report: Path | None = None  # OUT/report.html (sdt_core.report); None if it could not be written
+    fleet_report: Path | None = None  # OUT/report.html (sdt_core.report); None: not asked for, or it failed
 
 
 def run(
@@ -83,6 +83,7 @@ def run(
     `data` is a directory, a data plug URL (`s3://bucket/prefix`) or a DataPlug; None is the
     embedded sample set. Keys go biggest first when the data plug can weigh them. SDT runs on
     its fast path unless `exact_sdt` (default: dask config `sdt.exact-sdt`, else False).
+    `report`: the fleet report (OUT/report.html, `sdt_core.report`) and Dask's performance report.
     Raises `SdtError` on bad input, before anything starts.
     """
     started = time.monotonic()
@@ -108,7 +109,7 @@ def run(
         "sdt_core": version("sdt-core"),
     }
     # The folder is this run's until the end; its fleet report is written at the end, whatever happens.
-    with ResultLog(Path(out), run_id, resume) as log, written_at_exit(Path(out)) as fleet_report:
+    with ResultLog(Path(out), run_id, resume) as log, written_at_exit(Path(out), report) as fleet_report:
         earlier = log.done() & set(selected) if resume else set()
         todo = [key for key in selected if key not in earlier]
         if biggest_first:

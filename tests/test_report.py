@@ -37,7 +37,7 @@ def fleet(tmp_path_factory):
     write_sample_data(folder / "data", systems=2, days=30)
     write_broken(folder / "data")
     settings = SMALL | {"env": {"SDT_REPORT_TOKEN": SECRET}}
-    return run(str(folder / "data"), settings=settings, out=folder / "out", report=False)
+    return run(str(folder / "data"), settings=settings, out=folder / "out")
 
 
 def named(model, name):
@@ -127,6 +127,8 @@ def test_a_resume_rewrites_the_report_and_counts_the_keys_it_skipped(fleet, tmp_
     out = tmp_path / "out"
     shutil.copytree(fleet.out, out)
     (out / REPORT).unlink()
+    unasked = run(str(fleet.out.parent / "data"), settings=SMALL, out=out, resume=True, report=False)
+    assert unasked.fleet_report is None and not (out / REPORT).exists()  # sdt run --no-report
     again = run(str(fleet.out.parent / "data"), settings=SMALL, out=out, resume=True)
     assert again.earlier == 4 and again.fleet_report == out / REPORT
     facts = named(layout(read_run(out)), "run-facts").text
@@ -135,7 +137,7 @@ def test_a_resume_rewrites_the_report_and_counts_the_keys_it_skipped(fleet, tmp_
 
 def test_a_run_of_only_failures_says_the_fleet_has_nothing_to_show(tmp_path):
     write_broken(tmp_path / "data")
-    summary = run(str(tmp_path / "data"), settings=SMALL, out=tmp_path / "out", report=False)
+    summary = run(str(tmp_path / "data"), settings=SMALL, out=tmp_path / "out")
     assert (summary.ok, summary.failed) == (0, 2) and summary.fleet_report
     page = layout(read_run(summary.out))
     assert named(page, "fleet-empty").text.endswith("Nothing to show: no key finished ok.</p>")

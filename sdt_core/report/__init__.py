@@ -37,16 +37,20 @@ class Written:
 
 
 @contextmanager
-def written_at_exit(folder: Path) -> Iterator[Written]:
-    """Write the report when the block ends, normally or not; a failure to write it is logged,
-    never raised: the run's results are safe whatever happens to its report."""
+def written_at_exit(folder: Path, enabled: bool = True) -> Iterator[Written]:
+    """Write the report (if `enabled`) when the block ends, normally or not; a failure to write
+    it is logged, never raised: the run's results are safe whatever happens to its report."""
     written = Written()
     try:
         yield written
     finally:
-        try:
-            written.path = write_report(folder)
-        except Exception as exc:
-            log.warning(
-                "sdt run: could not write the fleet report %s: %s: %s", folder / REPORT, type(exc).__name__, exc
-            )
+        if enabled:
+            written.path = _write_or_warn(folder)
+
+
+def _write_or_warn(folder: Path) -> Path | None:
+    try:
+        return write_report(folder)
+    except Exception as exc:
+        log.warning("sdt run: could not write the fleet report %s: %s: %s", folder / REPORT, type(exc).__name__, exc)
+        return None

@@ -142,7 +142,8 @@ def histogram(values: pd.Series, title: str, name: str) -> figure:
     bins = min(30, max(1, int(np.ceil(np.sqrt(len(values))))))
     counts, edges = np.histogram(values.to_numpy(), bins=bins)
     which = np.clip(np.searchsorted(edges, values.to_numpy(), side="right") - 1, 0, len(counts) - 1)
-    keys = [few([k for k, b in zip(values.index, which, strict=True) if b == i]) for i in range(len(counts))]
+    by_bin = pd.Series(values.index).groupby(which).agg(few)
+    keys = [by_bin.get(i, "") for i in range(len(counts))]
     source = ColumnDataSource({"left": edges[:-1], "right": edges[1:], "count": counts, "keys": keys})
     plot = chart(name, title=title, y_range=DataRange1d(start=0), width=380, height=230, tools="xpan,xwheel_zoom,reset")
     plot.quad(
