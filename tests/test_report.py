@@ -163,6 +163,7 @@ def test_a_folder_whose_run_stopped_before_any_key_gets_a_report(fleet, tmp_path
     page = layout(read_run(out))
     assert "0: 0 ok, 0 error" in named(page, "run-facts").text
     assert named(page, "cost-empty") and named(page, "failures-empty") and named(page, "fleet-empty")
+    assert named(page, "run-empty") and not list(page.select({"name": "status-chart"}))
     assert write_report(out).stat().st_size > 100_000
 
 

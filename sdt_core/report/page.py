@@ -90,6 +90,8 @@ def run_section(tables: RunTables, keys: Table) -> list[LayoutDOM]:
         ),
         ("written", datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")),
     ]
+    if not count["keys"]:
+        return [heading("The run", "run"), facts(pairs, "run-facts"), note("No key has a row yet.", "run-empty")]
     status = bars(
         ["ok", "error", "skipped"], [count["ok"], count["error"], count["skipped"]], "keys by status", "status-chart"
     )

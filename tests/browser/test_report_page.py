@@ -10,13 +10,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from sdt_core.dataplugs.sample import REAL_SYSTEMS, real_sample_file, write_sample_data
-from sdt_core.report import REPORT
+from sdt_core.report import REPORT, write_report
+from sdt_core.results import LOG, RUN
 
 from ..conftest import run_sdt
 
@@ -62,16 +66,17 @@ def artifacts(tmp_path) -> Path:
     return folder
 
 
-@pytest.fixture
-def report(tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
     """A real run: SDT's two sample files, two synthetic systems and two broken files."""
-    data = tmp_path / "data"
+    folder = tmp_path_factory.mktemp("browser")
+    data = folder / "data"
     write_sample_data(data, systems=2, days=120)
     for name in REAL_SYSTEMS:
         shutil.copy(real_sample_file(name), data)
     for name, content in BROKEN.items():
         (data / f"{name}.csv").write_bytes(content)
-    out = tmp_path / "out"
+    out = folder / "out"
     settings = ["--workers", "2", "--threads", "1", "--memory", "1.5", "--set", "dashboard_address=127.0.0.1:0"]
     result = run_sdt("run", str(data), "--out", str(out), *settings, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -82,7 +87,10 @@ def report(tmp_path) -> Path:
     return out / REPORT
 
 
-def test_the_report_draws_every_chart_and_lists_the_failures_offline(report, artifacts):
+@contextmanager
+def offline(report: Path) -> Iterator[Any]:
+    """`report` open in Debian's chromium, offline, every request but the page's own aborted; on
+    leaving, no request but the page's own and no console or script error."""
     from playwright.sync_api import sync_playwright
 
     url = report.as_uri()
@@ -99,36 +107,59 @@ def test_the_report_draws_every_chart_and_lists_the_failures_offline(report, art
             page.on("pageerror", lambda error: errors.append(str(error)))
             page.goto(url)
             page.wait_for_function("() => window.Bokeh?.documents?.[0]?.is_idle", timeout=60_000)
-
-            charts = page.locator(".sdt-chart")
-            assert charts.count() == 10  # status, 5 distributions, flags, failures, time and memory, workers
-            for i in range(charts.count()):
-                drawn = charts.nth(i).evaluate(DRAWN)
-                assert drawn["canvases"] and drawn["painted"] > 1000 and drawn["colored"] > 50, (i, drawn)
-
-            failures = page.locator(".sdt-failures-table .slick-cell")
-            assert sorted(cell for cell in failures.all_inner_texts() if cell.startswith("broken")) == sorted(BROKEN)
-            groups = page.locator(".sdt-failure-groups-table .slick-cell").all_inner_texts()
-            assert groups[:3] == ["load", "ValueError", "2"]  # one group: stage, kind, count
-
-            page.locator(".sdt-failures-filter input").fill("under a day")  # filter: one failure left
-            assert rows_shown(page, "failures") == "1 of 2 rows"
-            page.locator(".sdt-failures-table .slick-cell", has_text="broken-short").click()  # its row in every key
-            assert page.locator(".sdt-keys-filter input").input_value() == "broken-short"
-            assert rows_shown(page, "keys") == "1 of 6 rows"
-            assert page.locator(".sdt-keys-table .slick-cell.selected").all_inner_texts()[0] == "broken-short"
-            page.locator(".sdt-failures-filter input").fill("")
-            page.locator(".sdt-keys-filter input").fill("")  # cleared: every row again
-            assert (rows_shown(page, "failures"), rows_shown(page, "keys")) == ("2 of 2 rows", "6 of 6 rows")
-
-            page.evaluate("window.scrollTo(0, 0)")
-            screenshot = artifacts / "report.png"
-            page.screenshot(path=screenshot, full_page=True)
-            top = {"x": 0, "y": 0, "width": 1240, "height": 1400}  # the run and the fleet: the README's picture
-            page.screenshot(path=artifacts / "report-top.png", clip=top, full_page=True)
-            shutil.copy(report, artifacts / REPORT)
-            print(f"screenshot: {screenshot}")
+            yield page
         finally:
             browser.close()
     assert errors == []
     assert requests == [url]  # the page itself, nothing else
+
+
+def assert_drawn(page: Any, charts: int) -> None:
+    """`charts` charts on the page, each with its bars or dots drawn on its canvas."""
+    found = page.locator(".sdt-chart")
+    assert found.count() == charts
+    for i in range(charts):
+        drawn = found.nth(i).evaluate(DRAWN)
+        assert drawn["canvases"] and drawn["painted"] > 1000 and drawn["colored"] > 50, (i, drawn)
+
+
+def test_the_report_draws_every_chart_and_lists_the_failures_offline(report, artifacts):
+    with offline(report) as page:
+        assert_drawn(page, 10)  # status, 5 distributions, flags, failures, time and memory, workers
+
+        failures = page.locator(".sdt-failures-table .slick-cell")
+        assert sorted(cell for cell in failures.all_inner_texts() if cell.startswith("broken")) == sorted(BROKEN)
+        groups = page.locator(".sdt-failure-groups-table .slick-cell").all_inner_texts()
+        assert groups[:3] == ["load", "ValueError", "2"]  # one group: stage, kind, count
+
+        page.locator(".sdt-failures-filter input").fill("under a day")  # filter: one failure left
+        assert rows_shown(page, "failures") == "1 of 2 rows"
+        page.locator(".sdt-failures-table .slick-cell", has_text="broken-short").click()  # its row in every key
+        assert page.locator(".sdt-keys-filter input").input_value() == "broken-short"
+        assert rows_shown(page, "keys") == "1 of 6 rows"
+        assert page.locator(".sdt-keys-table .slick-cell.selected").all_inner_texts()[0] == "broken-short"
+        page.locator(".sdt-failures-filter input").fill("")
+        page.locator(".sdt-keys-filter input").fill("")  # cleared: every row again
+        assert (rows_shown(page, "failures"), rows_shown(page, "keys")) == ("2 of 2 rows", "6 of 6 rows")
+
+        page.evaluate("window.scrollTo(0, 0)")
+        screenshot = artifacts / "report.png"
+        page.screenshot(path=screenshot, full_page=True)
+        top = {"x": 0, "y": 0, "width": 1240, "height": 1400}  # the run and the fleet: the README's picture
+        page.screenshot(path=artifacts / "report-top.png", clip=top, full_page=True)
+        shutil.copy(report, artifacts / REPORT)
+        print(f"screenshot: {screenshot}")
+
+
+def test_the_reports_of_degenerate_folders_open_without_errors(report, tmp_path):
+    """The same run's folder with only its error rows, and with none: empty sections, no script error."""
+    rows = (report.parent / LOG).read_text().splitlines()
+    for name, kept, charts in [("errors", [r for r in rows if '"status": "error"' in r], 4), ("nothing", [], 0)]:
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(report.parent / RUN, folder)
+        (folder / LOG).write_text("".join(f"{row}\n" for row in kept))
+        with offline(write_report(folder)) as page:
+            assert_drawn(page, charts)  # errors: status, failures, time and memory, workers; nothing: none
+            texts = page.locator(".sdt-fleet-empty").get_by_text("Nothing to show: no key finished ok.")
+            assert texts.count() == 1
