@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import nox
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "tests", "plug"]
+nox.options.sessions = ["lint", "tests", "plug", "report"]
 
 PLUGS = ["local", "fargate", "azure", "address", "ssh"]
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.2", "psutil>=5.9"]
@@ -75,6 +76,20 @@ def plug(session: nox.Session, plug: str) -> None:
     install_debian(session, PLUG_DEBIAN_PACKAGES.get(plug, []))
     session.install("--no-sources", ".", f"./plugins/sdt-{plug}", *TEST_TOOLS, *PLUG_TEST_TOOLS.get(plug, []))
     session.run("pytest", f"plugins/sdt-{plug}/tests", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """The fleet report of a real run in Debian's chromium, offline (tests/browser, marker `browser`).
+
+    Its screenshot and the page are kept in the session's folder, `.nox/report/artifacts/`.
+    """
+    install_debian(session, ["chromium"])
+    sync_workspace(session)
+    session.install("playwright>=1.48")  # its own browser download is not used: the test runs Debian's chromium
+    artifacts = Path(session.virtualenv.location) / "artifacts"
+    session.run("pytest", "tests/browser", "-m", "browser", *session.posargs, env={"SDT_ARTIFACTS": str(artifacts)})
+    session.log(f"screenshot: {artifacts / 'report.png'}")
 
 
 @nox.session

@@ -388,7 +388,7 @@ def plan_command() -> None:
     show_default=True,
     help="Most keys on the cluster at once.",
 )
-@click.option("--no-report", is_flag=True, help="No Dask performance report.")
+@click.option("--no-report", is_flag=True, help="No reports: neither the fleet report nor Dask's performance report.")
 @click.option(
     "--exact-sdt",
     is_flag=True,
@@ -466,6 +466,19 @@ def run_command(
     click.echo(f"Summary: {summary.summary_csv} and {summary.summary_parquet}")
     if summary.report:
         click.echo(f"Dask report: {summary.report}")
+    if summary.fleet_report:
+        click.echo(f"Fleet report: {summary.fleet_report}")
+
+
+@cli.command("report")
+@click.argument("out", type=click.Path())
+def report_command(out: str) -> None:
+    """Write OUT/report.html: the fleet report of the run in folder OUT (also done by every sdt run)."""
+    from pathlib import Path
+
+    from sdt_core.report import write_report
+
+    click.echo(f"Fleet report: {write_report(Path(out))}")
 
 
 @cli.command("sample-data")

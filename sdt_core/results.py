@@ -11,7 +11,7 @@ import collections
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,18 @@ IDENTITY = ("data", "analysis", "sdt_mode")
 
 def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(row["key"])
+
+
+def log_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """Every complete row of the log file `path`, in order (a line cut short by a crash is skipped)."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as lines:
+        for line in lines:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
 
 
 class ResultLog:
@@ -90,14 +102,7 @@ class ResultLog:
 
     def rows(self) -> Iterable[dict[str, Any]]:
         """Every complete row of the log, in order (a line cut short by a crash is skipped)."""
-        if not self.path.exists():
-            return
-        with self.path.open(encoding="utf-8") as lines:
-            for line in lines:
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+        return log_rows(self.path)
 
     def done(self) -> set[tuple[Any, ...]]:
         """Keys with a final row: ok, or failed for the key itself (not for the cluster)."""

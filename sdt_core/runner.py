@@ -37,6 +37,7 @@ from sdt_core.clientplug import ClientPlug, get_plug
 from sdt_core.dataplugs import DataPlug, open_data
 from sdt_core.errors import SdtError
 from sdt_core.progress import Progress
+from sdt_core.report import written_at_exit
 from sdt_core.results import ResultLog
 from sdt_core.submission import submit_all
 
@@ -59,6 +60,7 @@ class RunSummary:
     summary_parquet: Path
     report: Path | None
     mode: str = "exact"  # "fast": SDT's fast path (sdt_core.acceleration); "exact": SDT as released
+    fleet_report: Path | None = None  # OUT/report.html (sdt_core.report); None: not asked for, or it failed
 
 
 def run(
@@ -85,6 +87,7 @@ def run(
     `data` is a directory, a data plug URL (`s3://bucket/prefix`) or a DataPlug; None is the
     embedded sample set. Keys go biggest first when the data plug can weigh them. SDT runs on
     its fast path unless `exact_sdt` (default: dask config `sdt.exact-sdt`, else False).
+    `report`: the fleet report (OUT/report.html, `sdt_core.report`) and Dask's performance report.
     Raises `SdtError` on bad input, before anything starts.
     """
     started = time.monotonic()
@@ -109,7 +112,8 @@ def run(
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sdt_core": version("sdt-core"),
     }
-    with ResultLog(Path(out), run_id, resume) as log:  # the folder is this run's until the end
+    # The folder is this run's until the end; its fleet report is written at the end, whatever happens.
+    with ResultLog(Path(out), run_id, resume) as log, written_at_exit(Path(out), report) as fleet_report:
         earlier = log.done() & set(selected) if resume else set()
         todo = [key for key in selected if key not in earlier]
         if biggest_first:
@@ -140,6 +144,7 @@ def run(
         parquet,
         report_path,
         mode,
+        fleet_report.path,
     )
 
 

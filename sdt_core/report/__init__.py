@@ -1,0 +1,56 @@
+"""The fleet report: OUT/report.html, one self-contained page of a run folder.
+
+`write_report(OUT)` reads OUT/run.json and OUT/results.jsonl (`frames`) and lays them out
+with bokeh (`page`); `sdt report OUT` and the end of every `sdt run` call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPORT = "report.html"
+log = logging.getLogger(__name__)
+
+
+def write_report(folder: Path) -> Path:
+    """Write `folder`/report.html from the run in `folder`; `SdtError` if it holds no run."""
+    from sdt_core.report.frames import read_run
+    from sdt_core.report.page import render
+
+    text = render(read_run(folder))
+    path, partial = folder / REPORT, folder / f".{REPORT}.partial"
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)  # a reader never sees half a page
+    return path
+
+
+@dataclass
+class Written:
+    """Where the report went; None until written, or when it could not be."""
+
+    path: Path | None = None
+
+
+@contextmanager
+def written_at_exit(folder: Path, enabled: bool = True) -> Iterator[Written]:
+    """Write the report (if `enabled`) when the block ends, normally or not; a failure to write
+    it is logged, never raised: the run's results are safe whatever happens to its report."""
+    written = Written()
+    try:
+        yield written
+    finally:
+        if enabled:
+            written.path = _write_or_warn(folder)
+
+
+def _write_or_warn(folder: Path) -> Path | None:
+    try:
+        return write_report(folder)
+    except Exception as exc:
+        log.warning("sdt run: could not write the fleet report %s: %s: %s", folder / REPORT, type(exc).__name__, exc)
+        return None
