@@ -55,6 +55,8 @@ def test_nothing_a_plug_imports_is_private(tmp_path):
     sources = plug_sources(tmp_path / "sdt-probe")
     assert len(sources) > 20 and any(".md:" in name for name in sources)  # the docs' blocks are among them
     assert any(name.startswith("new-plug") for name in sources)
+    for plug in ("sdt-local", "sdt-fargate", "sdt-azure", "sdt-slurm"):  # every built-in plug, its tests too
+        assert any(name.startswith(f"plugins/{plug}/tests/") for name in sources), plug
     private = {name: found for name, source in sources.items() if (found := private_imports(source))}
     assert private == {}
 
@@ -83,6 +85,31 @@ def test_cluster_plan_and_its_parts_are_exported():
         prices=Prices(taken="2026-11-25", source="a price page", where="here"),
     )
     assert plan.cost_per_hour == 1.0
+
+
+def test_a_plan_without_prices_is_not_shaped_like_a_cloud():
+    from sdt_core import ClusterPlan, Machines
+
+    plan = ClusterPlan(
+        plug="p",
+        machines=(Machines("workers", 2, "batch job", 4, 16, None),),
+        image=None,
+        where=None,
+        network="this machine only",
+        tls=False,
+        texts=(("Job script", "#!/bin/sh\n\nrun worker\n"),),
+    )
+    assert str(plan).splitlines() == [
+        "Plan for plug 'p' (nothing has been created)",
+        "  workers: 2 x batch job, 4 vCPU, 16 GiB",
+        "  network: this machine only",
+        "  TLS: OFF: traffic between client, scheduler and workers is unencrypted",
+        "Job script:",
+        "  #!/bin/sh",
+        "",
+        "  run worker",
+    ]
+    assert plan.cost_per_hour is None and plan.to_dict()["prices"] is None
 
 
 def test_importing_the_plug_authors_api_imports_no_backend():
