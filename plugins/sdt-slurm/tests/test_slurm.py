@@ -6,12 +6,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from sdt_slurm.jobs import default_lifetime, walltime_seconds
 
 from sdt_core import SettingsError, get_plug, list_plugs
+from sdt_core.testing import live_processes
 
 SDT = Path(sys.executable).with_name("sdt")
 SMALL = ["--workers", "2", "--threads", "1", "--memory", "1.5", "--set", "dashboard_address=127.0.0.1:0"]
@@ -29,6 +31,14 @@ def job_outputs(folder: Path) -> dict[int, str]:
 def submissions(slurm) -> int | None:
     """How many batch jobs slurmctld accepted so far (None: a SLURM this session did not start)."""
     return slurm.log.read_text().count("_slurm_rpc_submit_batch_job") if slurm.log else None
+
+
+def wait_no_workers(timeout: float = 30) -> list[str]:
+    """Wait until no Dask worker started from this test session runs; the command lines of those left."""
+    deadline = time.monotonic() + timeout
+    while (left := [c for c in live_processes().values() if "dask_worker" in c]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
 
 
 def test_the_plug_is_discovered():
@@ -149,6 +159,7 @@ def test_sdts_pipeline_runs_through_sbatch_jobs_and_leaves_no_job(slurm, tmp_pat
     assert len(jobs) == 2 and all("Start worker at:" in out for out in jobs.values())
     assert {r["worker"] for r in rows} <= {w for out in jobs.values() for w in _worker_addresses(out)}
     assert slurm.wait_empty() == []
+    assert wait_no_workers() == []
 
 
 def _worker_addresses(job_output: str) -> set[str]:
@@ -174,7 +185,7 @@ def test_a_run_longer_than_the_walltime_finishes_on_replaced_workers(slurm, tmp_
             f"2024-06-{1 + h // 24:02d} {h % 24:02d}:00,{max(0, 12 - abs(h % 24 - 12))}" for h in range(48)
         )
         (data / f"system{i:02d}.csv").write_text("timestamp,power\n" + rows + "\n")
-    settings = ["--set", "walltime=1", "--set", "lifetime=25s", "--set", "lifetime_stagger=3s"]
+    settings = ["--set", "walltime=1", "--set", "lifetime=40s", "--set", "lifetime_stagger=3s"]  # retire at 37-43 s
     done = sdt("run", str(data), "--plug", "slurm", *SMALL, *settings, "--analysis", "slow_analysis:slow",
                "--out", "out", cwd=tmp_path, timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -187,3 +198,4 @@ def test_a_run_longer_than_the_walltime_finishes_on_replaced_workers(slurm, tmp_
     assert retired, "no worker retired at its lifetime"
     assert not [job for job, out in jobs.items() if "DUE TO TIME LIMIT" in out], "a job was killed at its walltime"
     assert slurm.wait_empty() == []
+    assert wait_no_workers() == []
