@@ -73,13 +73,19 @@ def test_workers_retire_before_the_walltime_by_default():
 
 
 def test_settings_map_to_one_worker_per_job():
-    plug = get_plug("slurm", workers=3, threads=2, memory=1.5, job_extra=["--qos=debug"], walltime="30")
+    plug = get_plug(
+        "slurm", workers=3, threads=2, memory=1.5, job_extra=["--qos=debug"], walltime="30",
+        job_script_prologue=["module load python"],
+    )  # fmt: skip
     script = plug.plan().texts[0][1]
+    assert script.index("module load python") < script.index("distributed.cli.dask_worker")
     assert "#SBATCH --cpus-per-task=2" in script and "#SBATCH --mem=2G" in script
     assert "#SBATCH --qos=debug" in script and "#SBATCH -t 30" in script
     assert "--nthreads 2 --memory-limit 1.50GiB" in script and "--nworkers" not in script
     assert "--lifetime 1530s --lifetime-stagger 90s" in script
     assert plug.plan().machines[0].count == 3
+    fixed = get_plug("slurm", replace_workers=False, lifetime="1h", walltime="30").plan()
+    assert "--lifetime" not in fixed.texts[0][1] and "are not replaced" in " ".join(fixed.notes)
 
 
 @pytest.mark.parametrize(
