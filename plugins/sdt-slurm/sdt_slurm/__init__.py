@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 from sdt_core import Address, Host, RegisteredPlug, Settings, SettingsError, hookimpl, setting, worker_memory_gib
@@ -55,8 +56,14 @@ class SlurmSettings(Settings):
     host: Host = setting("127.0.0.1", "Address the scheduler (in this process) listens on; jobs must reach it.")
     interface: str | None = setting(None, "Network interface of scheduler and workers, e.g. ib0 (instead of host).")
     dashboard_address: Address = setting("127.0.0.1:8787", "Address of the dashboard; port 0: any free one.")
+    tls: bool = setting(
+        False,
+        "Encrypt and authenticate client, scheduler and workers with a certificate made for this cluster, "
+        "its files (readable only by you) in shared_temp_directory (default: the current folder), which the "
+        "compute nodes must see.",
+    )
     insecure: bool = setting(
-        False, "Allow a scheduler that other machines can reach (no authentication, no TLS): a multi-node cluster."
+        False, "Allow a scheduler that other machines can reach without TLS (no authentication, no encryption)."
     )
 
     def check(self) -> None:
@@ -103,9 +110,10 @@ class SlurmSettings(Settings):
 
     def _check_exposure(self) -> None:
         dashboard = Address(self.dashboard_address).host
+        scheduler = [f"interface {self.interface}"] if self.interface else []
+        scheduler += [f"host {self.host}"] if not self.interface and not Host(self.host).is_loopback else []
         exposed = [
-            *([f"interface {self.interface}"] if self.interface else []),
-            *([f"host {self.host}"] if not self.interface and not Host(self.host).is_loopback else []),
+            *([] if self.tls else scheduler),  # with TLS only holders of the cluster's certificate get in
             *(
                 [f"dashboard_address {self.dashboard_address}"]
                 if dashboard is None or not dashboard.is_loopback
@@ -117,8 +125,9 @@ class SlurmSettings(Settings):
         what = " and ".join(exposed)
         if not self.insecure:
             raise SettingsError(
-                f"plug 'slurm': {what} can be reached from other machines, and the scheduler has no "
-                "authentication or TLS; keep host=127.0.0.1 (workers on this machine), or --set insecure=true"
+                f"plug 'slurm': {what} can be reached from other machines without authentication or "
+                "encryption; keep host=127.0.0.1 (workers on this machine), give --set tls=true (the "
+                "dashboard stays plain HTTP), or --set insecure=true"
             )
         log.warning("slurm: %s can be reached from other machines (insecure=True): no authentication, no TLS", what)
 
@@ -152,6 +161,8 @@ def make_cluster(settings: SlurmSettings) -> SLURMCluster:
 
     own = {"scheduler_options"}
     cluster_kwargs = {k: v for k, v in settings.extra.items() if k not in job_parameters() | own}
+    if settings.tls:  # dask-jobqueue makes the certificate and writes the workers' copy for the jobs
+        cluster_kwargs = {"security": True, "shared_temp_directory": os.getcwd()} | cluster_kwargs
     cluster = SLURMCluster(**job_kwargs(settings), scheduler_options=scheduler_options(settings), **cluster_kwargs)
     try:
         if settings.replace_workers:

@@ -9,6 +9,7 @@ Each worker retires a little before its job's walltime (`--lifetime`, spread by
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -98,7 +99,13 @@ def scheduler_options(settings: SlurmSettings) -> dict[str, Any]:
 def job(settings: SlurmSettings, scheduler: str) -> SLURMJob:
     """One worker job as dask-jobqueue would submit it to `scheduler`; submits nothing."""
     from dask_jobqueue.slurm import SLURMJob
+    from distributed.security import Security
 
     kwargs = job_kwargs(settings)
     kwargs.pop("log_directory", None)  # dask-jobqueue would create it: a plan creates nothing
+    if settings.tls:  # the certificate's files a start writes, named as they will be
+        folder = settings.extra.get("shared_temp_directory") or os.getcwd()
+        ca, cert, key = (f"{folder}/.dask-jobqueue.worker.{part}.XXXXXXXX" for part in ("ca_file", "cert", "key"))
+        security = Security(tls_ca_file=ca, tls_worker_cert=cert, tls_worker_key=key, require_encryption=True)
+        kwargs |= {"protocol": "tls://", "security": security}
     return SLURMJob(scheduler, name="worker-name", **kwargs)

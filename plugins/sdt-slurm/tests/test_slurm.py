@@ -88,6 +88,13 @@ def test_settings_map_to_one_worker_per_job():
     assert "--lifetime" not in fixed.texts[0][1] and "are not replaced" in " ".join(fixed.notes)
 
 
+def test_tls_lets_the_scheduler_listen_for_other_nodes_but_not_the_dashboard():
+    plug = get_plug("slurm", host="0.0.0.0", tls=True)
+    assert plug.plan().tls and "tls://0.0.0.0:PORT" in plug.plan().texts[0][1]
+    with pytest.raises(SettingsError, match=r"dashboard_address :8787 can be reached .*--set insecure=true"):
+        get_plug("slurm", tls=True, dashboard_address=":8787")
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -153,9 +160,9 @@ def test_without_slurms_commands_one_line_says_so(tmp_path):
     )
 
 
-def test_sdts_pipeline_runs_through_sbatch_jobs_and_leaves_no_job(slurm, tmp_path):
-    done = sdt("run", "--plug", "slurm", *SMALL, "--set", f"queue={slurm.partition}", "--limit", "2", "--out", "out",
-               cwd=tmp_path)  # fmt: skip
+def test_sdts_pipeline_runs_through_sbatch_jobs_over_tls_and_leaves_no_job(slurm, tmp_path):
+    done = sdt("run", "--plug", "slurm", *SMALL, "--set", f"queue={slurm.partition}", "--set", "tls=true",
+               "--limit", "2", "--out", "out", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 keys: 2 ok, 0 failed" in done.stdout
     rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
@@ -163,9 +170,11 @@ def test_sdts_pipeline_runs_through_sbatch_jobs_and_leaves_no_job(slurm, tmp_pat
     assert all(r["status"] == "ok" and r["sdt_mode"] == "fast" for r in rows)
     jobs = job_outputs(tmp_path)
     assert len(jobs) == 2 and all("Start worker at:" in out for out in jobs.values())
-    assert {r["worker"] for r in rows} <= {w for out in jobs.values() for w in _worker_addresses(out)}
+    workers = {w for out in jobs.values() for w in _worker_addresses(out)}
+    assert {r["worker"] for r in rows} <= workers and all(w.startswith("tls://") for w in workers)
     assert slurm.wait_empty() == []
     assert wait_no_workers() == []
+    assert list(tmp_path.glob(".dask-jobqueue.*")) == []  # the certificate's files went with the cluster
 
 
 def _worker_addresses(job_output: str) -> set[str]:
