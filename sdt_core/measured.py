@@ -78,7 +78,7 @@ class Measured:
         threads = workers.count * settings.threads
         hours = system_years * self.seconds_per_system_year / 3600 / threads
         cost = plan.cost_per_hour
-        price = f", ~{hours * cost:,.2f} {plan.prices.currency}" if cost is not None else ""
+        price = f", ~{hours * cost:,.2f} {plan.prices.currency}" if cost is not None and plan.prices else ""
         out.append(
             f"  {system_years:,.0f} system-years on {workers.count} workers x {settings.threads} threads: "
             f"~{hours:,.2f} h{price} (if its cores are as fast as the ones measured)"

@@ -35,7 +35,7 @@ class Machines:
 
 @dataclass(frozen=True)
 class ClusterPlan:
-    """Everything a start would create, and its estimated cost per hour; nothing is created."""
+    """Everything a start would create, and its estimated cost per hour (with `prices`); nothing is created."""
 
     plug: str
     machines: tuple[Machines, ...]
@@ -43,9 +43,10 @@ class ClusterPlan:
     where: str | None  # region or location
     network: str  # who can reach the scheduler
     tls: bool
-    prices: Prices
+    prices: Prices | None = None  # None: machines that are not priced (a batch queue, machines of your own)
     also: tuple[str, ...] = field(default=())  # other resources created, e.g. "1 security group"
     notes: tuple[str, ...] = field(default=())  # warnings and assumptions
+    texts: tuple[tuple[str, str], ...] = field(default=())  # (title, text) shown in full, e.g. a job script
 
     @property
     def cost_per_hour(self) -> float | None:
@@ -58,21 +59,28 @@ class ClusterPlan:
     def __str__(self) -> str:
         lines = [f"Plan for plug '{self.plug}' (nothing has been created)"]
         for m in self.machines:
-            price = "no price in the table" if m.price_per_hour is None else f"{m.price_per_hour:.4f}/h each"
-            lines.append(f"  {m.role}: {m.count} x {m.kind}, {m.vcpu:g} vCPU, {m.memory_gib:g} GiB ({price})")
+            price = ""
+            if self.prices is not None:
+                each = "no price in the table" if m.price_per_hour is None else f"{m.price_per_hour:.4f}/h each"
+                price = f" ({each})"
+            lines.append(f"  {m.role}: {m.count} x {m.kind}, {m.vcpu:g} vCPU, {m.memory_gib:g} GiB{price}")
+        priced = self.prices is not None  # a cloud's plan names its image and region even when unset
+        lines += [f"  image: {self.image or 'not set'}"] if priced or self.image else []
+        lines += [f"  region/location: {self.where or 'not set'}"] if priced or self.where else []
         lines += [
-            f"  image: {self.image or 'not set'}",
-            f"  region/location: {self.where or 'not set'}",
             f"  network: {self.network}",
             f"  TLS: {'on' if self.tls else 'OFF: traffic between client, scheduler and workers is unencrypted'}",
         ]
         lines += [f"  also creates: {item}" for item in self.also]
-        cost = self.cost_per_hour
-        where = self.where or "an unset region or location"
-        total = f"{cost:.2f} {self.prices.currency}" if cost is not None else f"unknown (no prices for {where})"
-        lines.append(
-            f"Estimated cost: {total} per hour, from prices for {self.prices.where} taken on "
-            f"{self.prices.taken} ({self.prices.source}); data transfer and storage not included"
-        )
+        if self.prices is not None:
+            cost = self.cost_per_hour
+            where = self.where or "an unset region or location"
+            total = f"{cost:.2f} {self.prices.currency}" if cost is not None else f"unknown (no prices for {where})"
+            lines.append(
+                f"Estimated cost: {total} per hour, from prices for {self.prices.where} taken on "
+                f"{self.prices.taken} ({self.prices.source}); data transfer and storage not included"
+            )
         lines += [f"Note: {note}" for note in self.notes]
+        for title, text in self.texts:
+            lines += [f"{title}:", *(f"  {line}" if line else "" for line in text.rstrip().splitlines())]
         return "\n".join(lines)

@@ -57,7 +57,10 @@ def test_nothing_a_plug_imports_is_private(tmp_path):
     assert any(name.startswith("new-plug") for name in sources)
     plugins = {path.name for path in (REPO / "plugins").iterdir() if (path / "pyproject.toml").exists()}
     assert {Path(name).parts[1] for name in sources if name.startswith("plugins/")} == plugins  # every built-in plug
-    assert {"sdt-address", "sdt-ssh"} <= plugins
+    assert {"sdt-address", "sdt-ssh", "sdt-slurm"} <= plugins
+    for plug in sorted(plugins):  # every built-in plug, its tests too
+        assert any(name.startswith(f"plugins/{plug}/tests/") for name in sources), plug
+
     private = {name: found for name, source in sources.items() if (found := private_imports(source))}
     assert private == {}
 
@@ -86,6 +89,31 @@ def test_cluster_plan_and_its_parts_are_exported():
         prices=Prices(taken="2026-11-25", source="a price page", where="here"),
     )
     assert plan.cost_per_hour == 1.0
+
+
+def test_a_plan_without_prices_is_not_shaped_like_a_cloud():
+    from sdt_core import ClusterPlan, Machines
+
+    plan = ClusterPlan(
+        plug="p",
+        machines=(Machines("workers", 2, "batch job", 4, 16, None),),
+        image=None,
+        where=None,
+        network="this machine only",
+        tls=False,
+        texts=(("Job script", "#!/bin/sh\n\nrun worker\n"),),
+    )
+    assert str(plan).splitlines() == [
+        "Plan for plug 'p' (nothing has been created)",
+        "  workers: 2 x batch job, 4 vCPU, 16 GiB",
+        "  network: this machine only",
+        "  TLS: OFF: traffic between client, scheduler and workers is unencrypted",
+        "Job script:",
+        "  #!/bin/sh",
+        "",
+        "  run worker",
+    ]
+    assert plan.cost_per_hour is None and plan.to_dict()["prices"] is None
 
 
 def test_importing_the_plug_authors_api_imports_no_backend():
