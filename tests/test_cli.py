@@ -16,6 +16,9 @@ from sdt_core.testing import live_processes
 
 from .conftest import SDT
 
+#: The built-in plugs, all installed in the suite's environment, as an unknown plug's error lists them.
+PLUGS = "address, azure, fargate, local, slurm, ssh"
+
 SMALL_LOCAL = ("up", "local", "--workers", "2", "--threads", "1", "--memory", "1", "--dashboard-address", "127.0.0.1:0")
 
 
@@ -65,14 +68,17 @@ def test_up_help_derives_options_from_the_plug_settings(sdt):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["up", "nosuch"], "sdt: error: unknown plug 'nosuch'; installed plugs: azure, fargate, local"),
+        (
+            ["up", "nosuch"],
+            "sdt: error: unknown plug 'nosuch'; installed plugs: " + PLUGS,
+        ),
         (
             ["up", "locl"],
-            "sdt: error: unknown plug 'locl'; did you mean 'local'? installed plugs: azure, fargate, local",
+            "sdt: error: unknown plug 'locl'; did you mean 'local'? installed plugs: " + PLUGS,
         ),
         (
             ["info", "nosuch"],
-            "sdt: error: unknown plug 'nosuch'; installed plugs: azure, fargate, local; data plugs: file, s3, sample",
+            "sdt: error: unknown plug 'nosuch'; installed plugs: " + PLUGS + "; data plugs: file, s3, sample",
         ),
         (["up", "local", "--workers", "0"], "sdt: error: plug 'local': workers must be >= 1, got 0"),
         (

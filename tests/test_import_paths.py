@@ -10,6 +10,9 @@ import pytest
 
 from sdt_core import ClientPlug, RegisteredPlug, SdtError, UnknownPlugError, get_plug, open_data
 
+#: The built-in plugs, all installed in the suite's environment, as an unknown plug's error lists them.
+PLUGS = "address, azure, fargate, local, slurm, ssh"
+
 SMALL = ["--workers", "2", "--threads", "1", "--memory", "1"]
 QUICK = ["--analysis", "sdt_core.analysis:data_inventory", "--no-report", "--data-option", "real=false"]
 
@@ -124,7 +127,7 @@ def test_sdt_up_and_info_take_an_import_path(sdt, modules):
         (
             ["run", "--plug", "myplugs.nothere"],
             "sdt: error: unknown plug 'myplugs.nothere' (nor a module myplugs.nothere to import from here or "
-            "PYTHONPATH); installed plugs: azure, fargate, local",
+            "PYTHONPATH); installed plugs: " + PLUGS,
         ),
         (
             ["run", "--plug", "myplugs.data:Frames"],
@@ -148,7 +151,7 @@ def test_sdt_up_and_info_take_an_import_path(sdt, modules):
         ),
         (
             ["run", "--plug", "sdt_local"],  # a plain name is a module only in the current directory
-            "sdt: error: unknown plug 'sdt_local'; did you mean 'local'? installed plugs: azure, fargate, local",
+            "sdt: error: unknown plug 'sdt_local'; did you mean 'local'? installed plugs: " + PLUGS,
         ),
     ],
 )

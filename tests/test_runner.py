@@ -23,6 +23,9 @@ from sdt_core.testing import live_processes
 
 from .conftest import SDT
 
+#: The built-in plugs, all installed in the suite's environment, as an unknown plug's error lists them.
+PLUGS = "address, azure, fargate, local, slurm, ssh"
+
 SMALL = {"workers": 2, "threads": 1, "memory": 1, "dashboard_address": "127.0.0.1:0"}
 SMALL_ARGS = ["--workers", "2", "--threads", "1", "--memory", "1", "--set", "dashboard_address=127.0.0.1:0"]
 INVENTORY = "sdt_core.analysis:data_inventory"
@@ -290,7 +293,10 @@ def data_dir(tmp_path):
             ["{data}", "--analysis", INVENTORY, "--loss-analysis"],
             "sdt: error: --loss-analysis and --pipeline options apply to SDT's pipeline, not to --analysis",
         ),
-        (["{data}", "--plug", "nosuch"], "sdt: error: unknown plug 'nosuch'; installed plugs: azure, fargate, local"),
+        (
+            ["{data}", "--plug", "nosuch"],
+            "sdt: error: unknown plug 'nosuch'; installed plugs: " + PLUGS,
+        ),
         (["{data}", "--workers", "0"], "sdt: error: plug 'local': workers must be >= 1, got 0"),
         (
             ["{data}", "--limit", "0"],
