@@ -31,11 +31,13 @@ from sdt_core.analysis import (
     sdt_pipeline,
 )
 from sdt_core.clientplug import ClientPlug, get_plug
+from sdt_core.cluster_logs import LOGS, ClusterLogs
 from sdt_core.dataplugs import DataPlug, open_data
 from sdt_core.errors import SdtError
-from sdt_core.progress import Progress
 from sdt_core.results import ResultLog
+from sdt_core.run_log import RUN_LOG, RunLog
 from sdt_core.submission import submit_all
+from sdt_core.terminal import STDERR_LOG, Terminal, error_kinds
 
 REPORT = "dask-report.html"
 log = logging.getLogger(__name__)
@@ -55,6 +57,10 @@ class RunSummary:
     summary_parquet: Path
     report: Path | None
     mode: str = "exact"  # "fast": SDT's fast path (sdt_core.acceleration); "exact": SDT as released
+    error_kinds: tuple[tuple[str, int], ...] = ()  # ("ValueError in analysis", keys), most common first
+    run_log: Path | None = None  # this run's warnings and log records (sdt_core.run_log)
+    log_records: int = 0  # how many it wrote there
+    logs: tuple[Path, ...] = ()  # the scheduler's and workers' logs it saved (sdt_core.cluster_logs)
 
 
 def run(
@@ -75,15 +81,19 @@ def run(
     progress_interval: float = 10.0,
     biggest_first: bool = True,
     exact_sdt: bool | None = None,
+    terminal: Terminal | None = None,
 ) -> RunSummary:
     """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
 
     `data` is a directory, a data plug URL (`s3://bucket/prefix`) or a DataPlug; None is the
     embedded sample set. Keys go biggest first when the data plug can weigh them. SDT runs on
     its fast path unless `exact_sdt` (default: dask config `sdt.exact-sdt`, else False).
-    Raises `SdtError` on bad input, before anything starts.
+    `terminal` says what to show (default: progress; log records and warnings go to
+    OUT/run.log, the cluster's logs to OUT/logs/). Raises `SdtError` on bad input, before
+    anything starts.
     """
     started = time.monotonic()
+    terminal = terminal or Terminal()
     _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
     data_plug = _data_plug(data)
     function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
@@ -111,18 +121,34 @@ def run(
         if biggest_first:
             todo = _biggest_first(data_plug, todo)
         report_path = Path(out) / REPORT if report and todo else None
+        records = RunLog(Path(out) / RUN_LOG, echo=terminal.live)
+        saved: list[Path] = []
         if todo:
             try:
-                with cluster_plug as client, _performance_report(report_path):
-                    progress = Progress(len(selected), len(earlier), progress_interval)
-                    try:
-                        task = functools.partial(process_packed_key, packed=pack(data_plug, function, fast))
-                        submit_all(client, todo, task, log.append, progress, max_in_flight, retries)
-                    finally:
-                        progress.close()
+                with records, terminal.holding(Path(out) / LOGS / STDERR_LOG):
+                    with cluster_plug as client, _performance_report(report_path):
+                        records.attach(client)
+                        logs = ClusterLogs(cluster_plug, client, Path(out) / LOGS)
+                        progress = terminal.progress(len(selected), len(earlier), progress_interval)
+
+                        def record(rows: Iterable[dict[str, Any]]) -> None:
+                            batch = list(rows)
+                            logs.point(batch)
+                            log.append(batch)
+                            terminal.finished(batch)
+
+                        try:
+                            task = functools.partial(process_packed_key, packed=pack(data_plug, function, fast))
+                            submit_all(client, todo, task, record, progress, max_in_flight, retries)
+                        finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
+                            progress.close()
+                            saved = logs.save()
+                            records.drain()
             finally:
                 log.close()
         csv, parquet, counts = log.write_summary(keys=selected)
+        latest = {tuple(row["key"]): row for row in log.rows()}
+        kinds = error_kinds(latest[key] for key in selected if key in latest)
     return RunSummary(
         Path(out),
         len(selected),
@@ -134,6 +160,10 @@ def run(
         parquet,
         report_path,
         mode,
+        kinds,
+        records.path if records.path.exists() else None,
+        records.count,
+        tuple(saved),
     )
 
 
