@@ -425,11 +425,11 @@ def run_command(
     """
     from sdt_core.dataplugs import data_registry
     from sdt_core.runner import run
-    from sdt_core.terminal import NORMAL, QUIET, VERBOSE, Terminal
+    from sdt_core.terminal import Terminal
 
     if verbose and quiet:
         raise click.UsageError("-v and -q exclude each other; give one of them")
-    terminal = Terminal(VERBOSE if verbose else QUIET if quiet else NORMAL, json=as_json)
+    terminal = Terminal("verbose" if verbose else "quiet" if quiet else "normal", json=as_json)
 
     if exact_sdt:
         import dask.config

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import datetime
 import logging
+import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from distributed.diagnostics.plugin import WorkerPlugin
 
 if TYPE_CHECKING:
     from sdt_core.clientplug import ClientPlug
@@ -35,12 +39,36 @@ def log_name(kind: str, name: Any) -> str:
     return f"{kind}-{re.sub(r'[^A-Za-z0-9_.-]+', '_', str(name))}"
 
 
+class OutliveCtrlC(WorkerPlugin):
+    """On a worker process in the client's process group, which a terminal's Ctrl-C reaches
+    too: ignore SIGINT, so that it lives until its log is read; the client then closes it."""
+
+    name = "sdt-outlive-ctrl-c"
+
+    def __init__(self, client_pid: int, group: int) -> None:
+        self.client_pid, self.group = client_pid, group
+        self._before: Any = None
+
+    def setup(self, worker: Any) -> None:
+        mine = os.getpid() != self.client_pid and os.getpgid(0) == self.group
+        if mine and threading.current_thread() is threading.main_thread():
+            self._before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def teardown(self, worker: Any) -> None:
+        if self._before is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._before)
+
+
 class ClusterLogs:
     """The logs of `plug`'s cluster, reached through `client`, for OUT/logs/ (`folder`)."""
 
     def __init__(self, plug: ClientPlug, client: Any, folder: Path) -> None:
         self.plug, self.client, self.folder = plug, client, folder
         self._names: dict[str, Any] = {}  # worker address -> name
+        try:
+            client.register_plugin(OutliveCtrlC(os.getpid(), os.getpgid(0)), name=OutliveCtrlC.name)
+        except Exception as exc:  # the logs of workers that Ctrl-C ends are lost
+            log.warning("logs: workers may end on Ctrl-C before their logs are read: %s", exc)
 
     def point(self, rows: Iterable[MutableMapping[str, Any]]) -> None:
         """Give each error row `worker_log`: the log of the worker that ran its key."""

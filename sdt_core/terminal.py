@@ -15,7 +15,6 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -24,41 +23,45 @@ from sdt_core.progress import Progress
 if TYPE_CHECKING:
     from sdt_core.runner import RunSummary
 
-QUIET, NORMAL, VERBOSE = -1, 0, 1
+#: How loud a run is, quietest first.
+LEVELS = ("quiet", "normal", "verbose")
 #: The file under OUT/logs/ that receives this machine's processes' own stdout and stderr.
 STDERR_LOG = "stderr.log"
 #: The report another part of sdt-core writes; the summary names it when it exists.
 REPORT_HTML = "report.html"
 
 
-@dataclass
 class Terminal:
-    """How loud a run is: `verbosity` QUIET (-q, the summary only), NORMAL (progress and
-    summary) or VERBOSE (-v, also every log record as it happens); `json`: each finished
-    key's row on stdout, one JSON object per line."""
+    """What a run shows. `verbosity`: "quiet" (`sdt run -q`: the summary only), "normal"
+    (progress and the summary) or "verbose" (`-v`: also each log record as it happens);
+    `json`: each finished key's row on stdout, one JSON object per line (`--json`)."""
 
-    verbosity: int = NORMAL
-    json: bool = False
-    stdout: TextIO | None = None  # None: sys.stdout / sys.stderr when used
-    stderr: TextIO | None = None
-    _progress: Progress | None = field(default=None, init=False, repr=False)
+    def __init__(self, verbosity: str = "normal", json: bool = False) -> None:
+        if verbosity not in LEVELS:
+            raise ValueError(f"verbosity must be one of {', '.join(LEVELS)}, got {verbosity!r}")
+        self.verbosity, self.json = verbosity, json
+        self.stdout: TextIO | None = None  # while `holding`: the terminal's own descriptors
+        self.stderr: TextIO | None = None
+        self._progress: Progress | None = None
 
     @property
     def err(self) -> TextIO:
+        """Where progress, -v records and the summary go."""
         return self.stderr or sys.stderr
 
     @property
     def out(self) -> TextIO:
+        """Where --json rows go."""
         return self.stdout or sys.stdout
 
     def progress(self, total: int, done: int, interval: float) -> Progress:
         """The run's progress: a bar on a terminal, a plain line every `interval` s elsewhere."""
-        self._progress = Progress(total, done, interval, self.err, show=self.verbosity > QUIET)
+        self._progress = Progress(total, done, interval, self.err, show=self.verbosity != "quiet")
         return self._progress
 
     def live(self, line: str) -> None:
         """Show one log record now, above the bar (with -v only)."""
-        if self.verbosity < VERBOSE:
+        if self.verbosity != "verbose":
             return
         if self._progress is not None:
             self._progress.write(line)

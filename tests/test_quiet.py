@@ -29,7 +29,9 @@ from .conftest import SDT
 SMALL_ARGS = ["--workers", "2", "--threads", "1", "--memory", "1", "--set", "dashboard_address=127.0.0.1:0"]
 TINY = "sample://?systems={n}&days=2&real=false"
 #: A run.log entry's first line: time, level, logger, [source].
-ENTRY = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [A-Z]+ \S+ \[(client pid \d+|worker \S+ \S+|scheduler \S+)\] ")
+ENTRY = re.compile(
+    r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [A-Z]+ \S+ \[(client pid \d+|worker \S+ \S+|scheduler \S+)\] "
+)
 PLAIN_PROGRESS = re.compile(r"^sdt run: \d+/\d+ done, \d+ failed, [\d.]+ keys/s, ETA (\d+ s|\?)$")
 BAR = re.compile(r"^\s*\d+%\|.*\| \d+/\d+ \[[^\]]*key/s(, failed=\d+)?\]$|^\s*0%\| *\| 0/\d+ \[[^\]]*\]$")
 
@@ -203,7 +205,10 @@ def test_quiet_shows_only_the_summary_and_verbose_shows_the_records_as_they_happ
     assert len(shown) == len(entries(tmp_path / "v" / "run.log"))
 
 
-def test_a_sigterm_ed_run_keeps_the_scheduler_and_worker_logs(tmp_path, user_module):
+@pytest.mark.parametrize("stop", ["SIGTERM", "Ctrl-C"])
+def test_a_run_stopped_by_sigterm_or_ctrl_c_keeps_the_scheduler_and_worker_logs(tmp_path, user_module, stop):
+    """SIGTERM reaches `sdt` alone; a terminal's Ctrl-C sends SIGINT to its whole process
+    group, the local workers included (before, they died before their logs were read)."""
     name = user_module(
         "stuck",
         """
@@ -217,18 +222,26 @@ def test_a_sigterm_ed_run_keeps_the_scheduler_and_worker_logs(tmp_path, user_mod
     )
     args = [TINY.format(n=4), "--analysis", f"{name}:analyse", "--out", "out", "--no-report", *SMALL_ARGS]
     with subprocess.Popen(
-        [SDT, "run", *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [SDT, "run", *args],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a shell gives a command
     ) as proc:
         try:
             deadline = time.monotonic() + 240
             while len(list(tmp_path.glob("running-*"))) < 2:  # both workers in a key
                 assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
                 time.sleep(0.2)
-            proc.send_signal(signal.SIGTERM)
+            if stop == "SIGTERM":
+                proc.send_signal(signal.SIGTERM)
+            else:
+                os.killpg(proc.pid, signal.SIGINT)
             stdout, stderr = proc.communicate(timeout=180)
         finally:
             proc.kill()
-    assert proc.returncode in (130, 143), stderr  # 143: SIGTERM told apart from Ctrl-C
+    assert proc.returncode in (130, 143), stderr  # 143: SIGTERM, once told apart from Ctrl-C
     assert "Traceback" not in stderr and stdout == ""
     check_logs(tmp_path / "out")
 

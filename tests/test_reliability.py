@@ -308,7 +308,7 @@ def test_a_resume_may_name_the_data_folder_relatively_or_absolutely(sdt, tmp_pat
     assert first.returncode == 0, first.stderr
     again = sdt("run", str(tmp_path / "data"), *args, "--resume", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "2 keys: 2 ok, 0 failed (1 done by an earlier run)" in again.stdout
+    assert "2 keys: 2 ok, 0 failed (1 done by an earlier run)" in again.stderr
 
 
 def test_a_limited_resume_counts_only_its_keys(sdt, tmp_path):
@@ -316,7 +316,7 @@ def test_a_limited_resume_counts_only_its_keys(sdt, tmp_path):
     assert sdt("run", *args, cwd=tmp_path).returncode == 0
     again = sdt("run", *args, "--resume", "--limit", "5", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "5 keys: 5 ok, 0 failed (5 done by an earlier run)" in again.stdout
+    assert "5 keys: 5 ok, 0 failed (5 done by an earlier run)" in again.stderr
 
 
 # Hangs: a bounded wait for a worker paused for memory.

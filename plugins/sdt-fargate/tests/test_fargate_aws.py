@@ -22,7 +22,6 @@ import pytest
 from distributed import LocalCluster
 
 from sdt_core import ClusterStartError, get_plug, run
-from sdt_core.analysis import data_inventory
 from sdt_core.testing import SECRET
 
 IMAGE = "example.org/sdt-worker:1"
@@ -138,7 +137,7 @@ def awslogs_driver() -> None:
 def inventory_with_container_logs(frame):
     """The analysis: runs while the cluster's tasks are up, so their containers 'write' then."""
     awslogs_driver()
-    return data_inventory(frame)
+    return {"values": len(frame)}
 
 
 def test_a_run_keeps_each_tasks_cloudwatch_log_and_the_schedulers_log(inventory, tmp_path):
