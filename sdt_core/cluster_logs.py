@@ -65,8 +65,11 @@ class ClusterLogs:
     def __init__(self, plug: ClientPlug, client: Any, folder: Path) -> None:
         self.plug, self.client, self.folder = plug, client, folder
         self._names: dict[str, Any] = {}  # worker address -> name
+
+    def outlive_ctrl_c(self) -> None:
+        """Keep the workers in this process group alive through a Ctrl-C, until their logs are read."""
         try:
-            client.register_plugin(OutliveCtrlC(os.getpid(), os.getpgid(0)), name=OutliveCtrlC.name)
+            self.client.register_plugin(OutliveCtrlC(os.getpid(), os.getpgid(0)), name=OutliveCtrlC.name)
         except Exception as exc:  # the logs of workers that Ctrl-C ends are lost
             log.warning("logs: workers may end on Ctrl-C before their logs are read: %s", exc)
 

@@ -127,7 +127,6 @@ def run(
             try:
                 with records, terminal.holding(Path(out) / LOGS / STDERR_LOG):
                     with cluster_plug as client, _performance_report(report_path):
-                        records.attach(client)
                         logs = ClusterLogs(cluster_plug, client, Path(out) / LOGS)
                         progress = terminal.progress(len(selected), len(earlier), progress_interval)
 
@@ -138,6 +137,8 @@ def run(
                             terminal.finished(batch)
 
                         try:
+                            records.attach(client)
+                            logs.outlive_ctrl_c()
                             task = functools.partial(process_packed_key, packed=pack(data_plug, function, fast))
                             submit_all(client, todo, task, record, progress, max_in_flight, retries)
                         finally:  # also on Ctrl-C and SIGTERM: before the cluster closes

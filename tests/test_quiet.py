@@ -5,6 +5,7 @@ Real runs of the local plug in subprocesses, with stderr a terminal (a pty) or a
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -12,8 +13,10 @@ import pty
 import re
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
 import time
 import warnings
@@ -33,7 +36,7 @@ ENTRY = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [A-Z]+ \S+ \[(client pid \d+|worker \S+ \S+|scheduler \S+)\] "
 )
 PLAIN_PROGRESS = re.compile(r"^sdt run: \d+/\d+ done, \d+ failed, [\d.]+ keys/s, ETA (\d+ s|\?)$")
-BAR = re.compile(r"^\s*\d+%\|.*\| \d+/\d+ \[[^\]]*key/s(, failed=\d+)?\]$|^\s*0%\| *\| 0/\d+ \[[^\]]*\]$")
+BAR = re.compile(r"^\s*\d+%\|.*\| \d+/\d+ \[[^\]]*(key/s|s/key)(, failed=\d+)?\]$")
 
 
 def summary_pattern(out: str, keys: int, ok: int, failed: int, workers: int = 2) -> list[re.Pattern[str]]:
@@ -84,7 +87,8 @@ def check_logs(out: Path, workers: int = 2) -> None:
 def run_on_a_pty(args: list[str], cwd: Path, timeout: float) -> tuple[int, str, str]:
     """`sdt run ARGS` with stderr on a terminal (a pty) and stdout on a pipe: (code, stdout, stderr)."""
     parent, child = pty.openpty()
-    env = os.environ | {"COLUMNS": "120"}
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a terminal of 120 columns
+    env = dict(os.environ)
     with subprocess.Popen(
         [str(SDT), "run", *args], cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=child, env=env
     ) as proc:

@@ -87,7 +87,9 @@ def test_the_environment_of_the_workers_is_a_secret(tmp_path, monkeypatch, capsy
     assert SECRET not in repr(get_plug("local", **settings))
     run(TINY.format(n=2), settings=settings, out=tmp_path / "out", analysis=f"{name}:seen", report=False)
     assert all(row["token_set"] for row in rows(tmp_path / "out"))  # it reached the workers
-    for path in (tmp_path / "out").iterdir():
+    files = [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
+    assert {"run.log", "scheduler.log", "worker-0.log"} <= {path.name for path in files}
+    for path in files:
         assert SECRET not in path.read_text(errors="replace"), path
     assert SECRET not in "".join(capsys.readouterr())
 
