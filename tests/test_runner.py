@@ -60,8 +60,8 @@ def test_the_default_run_analyses_the_embedded_sample_set(sdt, tmp_path):
     result = sdt("run", cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "sdt-results"
-    assert "Summary: sdt-results/summary.csv and sdt-results/summary.parquet" in result.stdout
-    assert "Dask report: sdt-results/dask-report.html" in result.stdout
+    assert "Summary: sdt-results/summary.csv and sdt-results/summary.parquet" in result.stderr
+    assert "Dask report: sdt-results/dask-report.html" in result.stderr
     assert (out / "dask-report.html").stat().st_size > 10_000
     table = pd.read_csv(out / "summary.csv").set_index("key_field_0")
     assert len(table) == 6 and table.index.is_unique
