@@ -26,7 +26,7 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         "group `sdt_core.plugs`. Each hook is called by name with the arguments shown; a hook may take "
         "fewer of them.",
         "sdt_core.hookspecs",
-        ["plug_settings", "make_cluster", "preflight", "configure_dask", "plan_cluster"],
+        ["plug_settings", "make_cluster", "preflight", "configure_dask", "plan_cluster", "cluster_logs"],
     ),
     ("Marking hooks", "", "sdt_core", ["hookimpl", "GROUP"]),
     (
@@ -81,6 +81,7 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
             "list_data_plugs",
             "run",
             "RunSummary",
+            "Terminal",
         ],
     ),
     (

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from sdt_core.dataplugs import DATA_GROUP, DataPlug, list_data_plugs, open_data
     from sdt_core.plan import ClusterPlan, Machines, Prices
     from sdt_core.runner import RunSummary, run
+    from sdt_core.terminal import Terminal
 
 #: Loaded on first use, so that listing plugs does not pay for the runner, data plugs and plans.
 _LAZY = {
@@ -39,6 +40,7 @@ _LAZY = {
     "list_data_plugs": "sdt_core.dataplugs",
     "open_data": "sdt_core.dataplugs",
     "RunSummary": "sdt_core.runner",
+    "Terminal": "sdt_core.terminal",
     "run": "sdt_core.runner",
 }
 
@@ -74,6 +76,7 @@ __all__ = [
     "SettingInfo",
     "Settings",
     "SettingsError",
+    "Terminal",
     "UnknownPlugError",
     "VersionMismatchError",
     "get_plug",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import math
 import pickle
 import time
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 Analysis = Callable[["pd.DataFrame"], Mapping[str, Any]]
 ERROR_LENGTH = 500
+log = logging.getLogger(__name__)
 
 
 class StageFailed(Exception):
@@ -129,6 +131,7 @@ def process_packed_key(key: tuple[Any, ...], packed: bytes) -> dict[str, Any]:
         data, analysis, fast = _unpack(packed)
     except Exception as exc:
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:ERROR_LENGTH]
+        log.error("key %s failed in %s: %s", list(key), SETUP_STAGE, text, exc_info=exc)
         return {"key": list(key), "status": "error", "stage": SETUP_STAGE, "error": text, "worker": _worker()}
     return process_key(key, data, analysis, fast)
 
@@ -174,6 +177,7 @@ def _attempt(
             row |= values
         except StageFailed as failed:
             row |= {"status": "error", "stage": failed.stage, "error": str(failed)} | failed.timings
+            log.error("key %s failed in %s: %s", list(key), failed.stage, failed, exc_info=failed.__cause__)
     row |= timings | {"total_s": round(time.perf_counter() - start, 4), "worker": _worker()}
     row |= {"sdt_mode": mode.label, "sdt_substitutions": ",".join(sorted(mode.used))}
     if mode.failure:  # never keep a result that a failed replacement may have touched
@@ -193,6 +197,7 @@ RESERVED = frozenset(
         "analysis_s",
         "total_s",
         "worker",
+        "worker_log",
         "peak_memory_mb",
         "sdt_mode",
         "sdt_substitutions",

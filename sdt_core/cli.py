@@ -395,6 +395,9 @@ def plan_command() -> None:
     default=None,
     help="Run SDT exactly as released, without its fast path (dask config sdt.exact-sdt).",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Also show warnings and log records as they happen.")
+@click.option("-q", "--quiet", is_flag=True, help="Show only the closing summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print each finished key's row on stdout, one JSON per line.")
 def run_command(
     data: str | None,
     plug_name: str,
@@ -414,15 +417,24 @@ def run_command(
     max_in_flight: int,
     no_report: bool,
     exact_sdt: bool | None,
+    verbose: bool,
+    quiet: bool,
+    as_json: bool,
 ) -> None:
     """Run SDT's pipeline (or --analysis) for every system of DATA on a cluster from --plug.
 
     DATA is a directory of CSV files or a data plug URL (s3://bucket/prefix,
     sample://?systems=8); without it, the embedded sample set. Each finished system is
-    written to --out at once; --resume goes on after a crash.
+    written to --out at once; --resume goes on after a crash. Shows progress and a summary;
+    warnings and log records go to OUT/run.log, the cluster's logs to OUT/logs/.
     """
     from sdt_core.dataplugs import data_registry
     from sdt_core.runner import run
+    from sdt_core.terminal import Terminal
+
+    if verbose and quiet:
+        raise click.UsageError("-v and -q exclude each other; give one of them")
+    terminal = Terminal("verbose" if verbose else "quiet" if quiet else "normal", json=as_json)
 
     if exact_sdt:
         import dask.config
@@ -453,21 +465,14 @@ def run_command(
             max_in_flight=max_in_flight,
             report=not no_report,
             exact_sdt=exact_sdt,
+            terminal=terminal,
         )
     except KeyboardInterrupt:
         click.echo(
             f"sdt run: interrupted; finished keys are in {out}: the same command with --resume goes on", err=True
         )
         sys.exit(130)
-    click.echo(
-        f"{summary.keys} keys: {summary.ok} ok, {summary.failed} failed"
-        f"{f' ({summary.earlier} done by an earlier run)' if summary.earlier else ''} in {summary.seconds} s"
-    )
-    click.echo(f"Summary: {summary.summary_csv} and {summary.summary_parquet}")
-    if summary.report:
-        click.echo(f"Dask report: {summary.report}")
-    if summary.fleet_report:
-        click.echo(f"Fleet report: {summary.fleet_report}")
+    terminal.summary(summary)
 
 
 @cli.command("report")

@@ -88,6 +88,11 @@ class ClientPlug:
             if cluster is not None:
                 cluster.close()
 
+    def cluster_logs(self) -> Mapping[str, str] | None:
+        """Logs of the running cluster read this plug's own way, by name ("scheduler",
+        "worker-NAME"), or None: `sdt run` then saves what the scheduler and workers keep."""
+        return None
+
     def __enter__(self) -> Client:
         try:
             return self.client if self.client is not None else self.init_client()
@@ -184,6 +189,12 @@ class RegisteredPlug(ClientPlug):
     def make_cluster(self) -> Cluster:
         """The plug's cluster for these settings, without preflight, client or Dask config (for tests)."""
         return registry().make_cluster(self.plug, self.settings)
+
+    def cluster_logs(self) -> Mapping[str, str] | None:
+        """The logs the plug reads itself from the running cluster (the `cluster_logs` hook), or None."""
+        if self.cluster is None:
+            return None
+        return registry().cluster_logs(self.plug, self.settings, self.cluster)
 
     def plan(self) -> ClusterPlan | None:
         """What a start would create (the `plan_cluster` hook), or None if the plug cannot tell."""

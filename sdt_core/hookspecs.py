@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from distributed.deploy.cluster import Cluster
 
     from sdt_core.attached import Attached
@@ -90,6 +92,19 @@ def plan_cluster(settings: Settings) -> ClusterPlan:
     """What a start with `settings` would create, and its estimated cost per hour.
 
     Optional; shown by `sdt plan NAME`. Must create nothing and need no credentials.
+    """
+
+
+@hookspec(firstresult=True)
+def cluster_logs(settings: Settings, cluster: Cluster) -> Mapping[str, str] | None:
+    """The logs of `cluster`'s scheduler and workers, read the plug's own way, or None.
+
+    Optional. Called on the plug that made `cluster` at the end of every `sdt run`, also a
+    failed or interrupted one, before the cluster closes. Without it, sdt-core writes what
+    the scheduler, workers and nannies keep in memory to OUT/logs/ (`scheduler.log`,
+    `worker-NAME.log`, `nanny-NAME.log`); a log returned here replaces the one of the same
+    name (`"scheduler"`, `"worker-NAME"`, NAME the Dask worker's name) or is added beside
+    them. For a backend whose processes write to a log service (a cloud's), read it there.
     """
 
 

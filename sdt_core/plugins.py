@@ -248,6 +248,10 @@ class PlugRegistry(EntryPointRegistry):
         """The plug's plan for a start with `settings`, or None if it does not implement one."""
         return self.call(name, "plan_cluster", settings=settings)
 
+    def cluster_logs(self, name: str, settings: Settings, cluster: Cluster) -> Mapping[str, str] | None:
+        """The logs the plug reads itself from `cluster`, or None if it does not implement the hook."""
+        return self.call(name, "cluster_logs", settings=settings, cluster=cluster)
+
 
 def _one_line(exc: Exception) -> str:
     """An error in one line: its first line, and for pluggy's reports the reason (the last)."""

@@ -8,16 +8,18 @@ from typing import TextIO
 
 
 class Progress:
-    """Done, failed, rate and ETA, on `stream` (stderr by default)."""
+    """Done, failed, rate and ETA, on `stream` (stderr by default); nothing unless `show`."""
 
-    def __init__(self, total: int, done: int = 0, interval: float = 10.0, stream: TextIO | None = None):
+    def __init__(
+        self, total: int, done: int = 0, interval: float = 10.0, stream: TextIO | None = None, show: bool = True
+    ):
         self.total, self.done, self.failed = total, done, 0
         self.stream = stream or sys.stderr
-        self.interval = interval
+        self.interval, self.show = interval, show
         self.start = self.last_line = time.monotonic()
         self._first = self._shown = done
         self._bar = None
-        if self.stream.isatty():
+        if show and self.stream.isatty():
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, initial=done, unit="key", file=self.stream, dynamic_ncols=True)
@@ -33,8 +35,15 @@ class Progress:
         if self._bar is not None:
             self._bar.update(ok + failed)
             self._bar.set_postfix(failed=self.failed, refresh=False)
-        elif time.monotonic() - self.last_line >= self.interval:
+        elif self.show and time.monotonic() - self.last_line >= self.interval:
             self._line()
+
+    def write(self, line: str) -> None:
+        """A line of text above the bar, or on its own without one."""
+        if self._bar is not None:
+            self._bar.write(line, file=self.stream)
+        else:
+            print(line, file=self.stream, flush=True)
 
     def _line(self) -> None:
         self.last_line, self._shown = time.monotonic(), self.done
@@ -49,5 +58,5 @@ class Progress:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
-        elif self._shown != self.done:
+        elif self.show and self._shown != self.done:
             self._line()

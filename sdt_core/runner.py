@@ -13,7 +13,6 @@ import datetime
 import functools
 import itertools
 import logging
-import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -34,12 +33,14 @@ from sdt_core.analysis import (
     sdt_pipeline,
 )
 from sdt_core.clientplug import ClientPlug, get_plug
+from sdt_core.cluster_logs import LOGS, ClusterLogs
 from sdt_core.dataplugs import DataPlug, open_data
 from sdt_core.errors import SdtError
-from sdt_core.progress import Progress
 from sdt_core.report import written_at_exit
 from sdt_core.results import ResultLog
+from sdt_core.run_log import RUN_LOG, RunLog
 from sdt_core.submission import submit_all
+from sdt_core.terminal import STDERR_LOG, Terminal, error_kinds
 
 REPORT = "dask-report.html"
 TASK_STREAM = "task-stream"  # the scheduler plugin Dask's performance report records tasks with
@@ -61,6 +62,11 @@ class RunSummary:
     report: Path | None
     mode: str = "exact"  # "fast": SDT's fast path (sdt_core.acceleration); "exact": SDT as released
     fleet_report: Path | None = None  # OUT/report.html (sdt_core.report); None: not asked for, or it failed
+    error_kinds: tuple[tuple[str, int], ...] = ()  # ("ValueError in analysis", keys), most common first
+    run_log: Path | None = None  # this run's warnings and log records (sdt_core.run_log)
+    log_records: int = 0  # how many it wrote there
+    logs: tuple[Path, ...] = ()  # the scheduler's and workers' logs it saved (sdt_core.cluster_logs)
+    cluster: str = ""  # who owns the cluster: started by the plug (closed) or attached to (left running)
 
 
 def run(
@@ -81,6 +87,7 @@ def run(
     progress_interval: float = 10.0,
     biggest_first: bool = True,
     exact_sdt: bool | None = None,
+    terminal: Terminal | None = None,
 ) -> RunSummary:
     """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
 
@@ -88,9 +95,12 @@ def run(
     embedded sample set. Keys go biggest first when the data plug can weigh them. SDT runs on
     its fast path unless `exact_sdt` (default: dask config `sdt.exact-sdt`, else False).
     `report`: the fleet report (OUT/report.html, `sdt_core.report`) and Dask's performance report.
-    Raises `SdtError` on bad input, before anything starts.
+    `terminal` says what to show (default: progress; log records and warnings go to
+    OUT/run.log, the cluster's logs to OUT/logs/). Raises `SdtError` on bad input, before
+    anything starts.
     """
     started = time.monotonic()
+    terminal = terminal or Terminal()
     _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
     data_plug = _data_plug(data)
     function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
@@ -119,20 +129,39 @@ def run(
         if biggest_first:
             todo = _biggest_first(data_plug, todo)
         report_path = Path(out) / REPORT if report and todo else None
+        records = RunLog(Path(out) / RUN_LOG, echo=terminal.live)
+        saved: list[Path] = []
+        cluster = ""
         if todo:
             try:
-                with cluster_plug as client, _as_found(client, cluster_plug), _performance_report(report_path):
-                    print(cluster_plug.cluster_line(), file=sys.stderr)
-                    progress = Progress(len(selected), len(earlier), progress_interval)
-                    try:
-                        task = functools.partial(process_packed_key, packed=pack(data_plug, function, fast))
-                        owned = cluster_plug.owns_cluster
-                        submit_all(client, todo, task, log.append, progress, max_in_flight, retries, owned)
-                    finally:
-                        progress.close()
+                with records, terminal.holding(Path(out) / LOGS / STDERR_LOG):
+                    with cluster_plug as client, _as_found(client, cluster_plug), _performance_report(report_path):
+                        cluster = cluster_plug.cluster_line()
+                        logs = ClusterLogs(cluster_plug, client, Path(out) / LOGS)
+                        progress = terminal.progress(len(selected), len(earlier), progress_interval)
+
+                        def record(rows: Iterable[dict[str, Any]]) -> None:
+                            batch = list(rows)
+                            logs.point(batch)
+                            log.append(batch)
+                            terminal.finished(batch)
+
+                        try:
+                            if cluster_plug.owns_cluster:  # a scheduler attached to gets no plugin of ours
+                                records.attach(client)
+                                logs.outlive_ctrl_c()
+                            task = functools.partial(process_packed_key, packed=pack(data_plug, function, fast))
+                            owned = cluster_plug.owns_cluster
+                            submit_all(client, todo, task, record, progress, max_in_flight, retries, owned)
+                        finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
+                            progress.close()
+                            saved = logs.save()
+                            records.drain()
             finally:
                 log.close()
         csv, parquet, counts = log.write_summary(keys=selected)
+        latest = {tuple(row["key"]): row for row in log.rows()}
+        kinds = error_kinds(latest[key] for key in selected if key in latest)
     return RunSummary(
         Path(out),
         len(selected),
@@ -145,6 +174,11 @@ def run(
         report_path,
         mode,
         fleet_report.path,
+        kinds,
+        records.path if records.path.exists() else None,
+        records.count,
+        tuple(saved),
+        cluster,
     )
 
 

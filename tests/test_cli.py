@@ -183,7 +183,7 @@ def test_data_options_without_data_apply_to_the_embedded_sample_set(sdt, tmp_pat
     inventory = ["--analysis", "sdt_core.analysis:data_inventory", "--no-report", "--out", str(tmp_path / "out")]
     result = sdt("run", *options, *small, *inventory, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "2 keys: 2 ok, 0 failed" in result.stdout
+    assert "2 keys: 2 ok, 0 failed" in result.stderr
     days = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("key_field_0")["days"]
     assert 2 < days["synthetic-000"] <= 3 < days["synthetic-001"] <= 4
     wrong = one_line_usage_error(sdt("run", "--data-option", "power_column=p"))

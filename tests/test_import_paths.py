@@ -83,7 +83,7 @@ def modules(tmp_path, monkeypatch):
 def test_sdt_run_takes_a_module_of_hooks_by_import_path(sdt, modules):
     result = sdt("run", "--plug", "myplugs.hooks", *SMALL, "--set", "label=x", *QUICK, "--limit", "2", cwd=modules)
     assert result.returncode == 0, result.stderr
-    assert "2 keys: 2 ok, 0 failed" in result.stdout
+    assert "2 keys: 2 ok, 0 failed" in result.stderr
     assert json.loads((modules / "sdt-results" / "run.json").read_text())["cluster"].startswith(
         "RegisteredPlug(plug='myplugs.hooks', settings=HookSettings(workers=2, threads=1, memory=1.0, label='x'"
     )
@@ -92,14 +92,16 @@ def test_sdt_run_takes_a_module_of_hooks_by_import_path(sdt, modules):
 def test_sdt_run_takes_a_client_plug_class_by_import_path(sdt, modules):
     result = sdt("run", "--plug", "myplugs.clients:ThreadsClient", *SMALL, "--set", "tag=7", *QUICK, "--limit", "2")
     assert result.returncode == 0, result.stderr
-    assert "ThreadsClient 2 1 {'tag': 7}" in result.stdout and "2 keys: 2 ok, 0 failed" in result.stdout
+    assert "2 keys: 2 ok, 0 failed" in result.stderr
+    # what the plug printed while the run held the terminal
+    assert "ThreadsClient 2 1 {'tag': 7}" in (modules / "sdt-results" / "logs" / "stderr.log").read_text()
 
 
 def test_sdt_run_takes_a_data_plug_class_by_import_path_and_applies_its_power_column(sdt, modules):
     args = ["--analysis", "sdt_core.analysis:data_inventory", "--no-report", *SMALL]
     result = sdt("run", "--data", "myplugs.data:Frames", "--data-option", "power_column=power", *args)
     assert result.returncode == 0, result.stderr
-    assert "2 keys: 2 ok, 0 failed" in result.stdout
+    assert "2 keys: 2 ok, 0 failed" in result.stderr
     table = pd.read_csv(modules / "sdt-results" / "summary.csv").set_index("key_field_0")
     assert table["max_power"].to_dict() == {"frame-0": 3.0, "frame-1": 4.0}  # not the temperature
 

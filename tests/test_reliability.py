@@ -87,7 +87,9 @@ def test_the_environment_of_the_workers_is_a_secret(tmp_path, monkeypatch, capsy
     assert SECRET not in repr(get_plug("local", **settings))
     run(TINY.format(n=2), settings=settings, out=tmp_path / "out", analysis=f"{name}:seen", report=False)
     assert all(row["token_set"] for row in rows(tmp_path / "out"))  # it reached the workers
-    for path in (tmp_path / "out").iterdir():
+    files = [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
+    assert {"run.log", "scheduler.log", "worker-0.log"} <= {path.name for path in files}
+    for path in files:
         assert SECRET not in path.read_text(errors="replace"), path
     assert SECRET not in "".join(capsys.readouterr())
 
@@ -308,7 +310,7 @@ def test_a_resume_may_name_the_data_folder_relatively_or_absolutely(sdt, tmp_pat
     assert first.returncode == 0, first.stderr
     again = sdt("run", str(tmp_path / "data"), *args, "--resume", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "2 keys: 2 ok, 0 failed (1 done by an earlier run)" in again.stdout
+    assert "2 keys: 2 ok, 0 failed (1 done by an earlier run)" in again.stderr
 
 
 def test_a_limited_resume_counts_only_its_keys(sdt, tmp_path):
@@ -316,7 +318,7 @@ def test_a_limited_resume_counts_only_its_keys(sdt, tmp_path):
     assert sdt("run", *args, cwd=tmp_path).returncode == 0
     again = sdt("run", *args, "--resume", "--limit", "5", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    assert "5 keys: 5 ok, 0 failed (5 done by an earlier run)" in again.stdout
+    assert "5 keys: 5 ok, 0 failed (5 done by an earlier run)" in again.stderr
 
 
 # Hangs: a bounded wait for a worker paused for memory.

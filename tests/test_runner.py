@@ -63,8 +63,8 @@ def test_the_default_run_analyses_the_embedded_sample_set(sdt, tmp_path):
     result = sdt("run", cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr
     out = tmp_path / "sdt-results"
-    assert "Summary: sdt-results/summary.csv and sdt-results/summary.parquet" in result.stdout
-    assert "Dask report: sdt-results/dask-report.html" in result.stdout
+    assert "Summary: sdt-results/summary.csv and sdt-results/summary.parquet" in result.stderr
+    assert "Dask report: sdt-results/dask-report.html" in result.stderr
     assert (out / "dask-report.html").stat().st_size > 10_000
     table = pd.read_csv(out / "summary.csv").set_index("key_field_0")
     assert len(table) == 6 and table.index.is_unique
@@ -110,7 +110,7 @@ def test_a_killed_run_resumes_with_every_key_exactly_once(tmp_path):
 
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"2000 keys: 2000 ok, 0 failed ({len(done_before)} done by an earlier run)" in resumed.stdout
+    assert f"2000 keys: 2000 ok, 0 failed ({len(done_before)} done by an earlier run)" in resumed.stderr
     rows = log_rows(out)
     assert len(rows) == len({tuple(r["key"]) for r in rows}) == 2000  # no key twice, none missing
     summary = pd.read_csv(out / "summary.csv")
@@ -140,12 +140,12 @@ def test_a_worker_killed_during_the_run_costs_no_key_and_repeats_none(tmp_path):
         workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
         assert len(workers) == 2
         workers[0].send_signal(signal.SIGKILL)
-        stdout, stderr = proc.communicate(timeout=300)
+        _, stderr = proc.communicate(timeout=300)
     finally:
         proc.kill()
         proc.wait()
     assert proc.returncode == 0, stderr
-    assert "400 keys: 400 ok, 0 failed" in stdout
+    assert "400 keys: 400 ok, 0 failed" in stderr
     rows = log_rows(out)
     assert len(rows) == len({tuple(r["key"]) for r in rows}) == 400
     assert len({r["worker"] for r in rows}) >= 3  # the nanny started a new worker

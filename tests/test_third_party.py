@@ -148,5 +148,5 @@ def test_sdt_new_plug_writes_a_distribution_that_installs_tests_and_runs(env, tm
     assert "3 passed" in tests.stdout
     out = tmp_path / "results"
     run = checked(sdt, "run", "--plug", "demo-cluster", "--limit", "2", "--out", out, cwd=tmp_path)
-    assert "2 keys: 2 ok, 0 failed" in run.stdout, run.stdout + run.stderr
+    assert "2 keys: 2 ok, 0 failed" in run.stderr, run.stdout + run.stderr
     assert len((out / "summary.csv").read_text().splitlines()) == 3

@@ -50,7 +50,7 @@ def test_a_run_completes_and_leaves_the_scheduler_and_its_workers_as_they_were(s
     before = scheduler.state()
     result = sdt("run", "--plug", "address", "--set", f"address={scheduler.address}", *QUICK, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "2 keys: 2 ok, 0 failed" in result.stdout
+    assert "2 keys: 2 ok, 0 failed" in result.stderr
     assert attached_line(scheduler.address) in result.stderr.splitlines()
     assert (tmp_path / "sdt-results" / "dask-report.html").exists()
     assert len(before["workers"]) == 2 and scheduler.state() == before
@@ -80,7 +80,7 @@ def test_a_run_over_tls_completes_and_leaves_the_scheduler_as_it_was(tls_schedul
     tls = [item for name, path in certificates.items() for item in ("--set", f"{name}={path}")]
     result = sdt("run", "--plug", "address", "--set", f"address={tls_scheduler.address}", *tls, *QUICK, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "2 keys: 2 ok, 0 failed" in result.stdout
+    assert "2 keys: 2 ok, 0 failed" in result.stderr
     assert attached_line(tls_scheduler.address) in result.stderr.splitlines()
     assert tls_scheduler.state() == before
 

@@ -124,6 +124,14 @@ def make_cluster(settings: FargateSettings) -> FargateCluster:
 
 
 @hookimpl
+def cluster_logs(cluster: FargateCluster) -> dict[str, str]:
+    """What the scheduler and worker tasks wrote to CloudWatch, read through the cluster's log API."""
+    from sdt_fargate.cluster import cloudwatch_logs
+
+    return cloudwatch_logs(cluster)
+
+
+@hookimpl
 def plan_cluster(settings: FargateSettings) -> ClusterPlan:
     from sdt_core import ClusterPlan, Machines
     from sdt_fargate.aws import region_of

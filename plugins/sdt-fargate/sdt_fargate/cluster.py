@@ -158,6 +158,44 @@ class SdtFargateCluster(FargateCluster):
         """
 
 
+def cloudwatch_logs(cluster: FargateCluster) -> dict[str, str]:
+    """The CloudWatch log of each of `cluster`'s tasks, by name: `scheduler` (unless the
+    scheduler was given, not started) and `worker-NAME`.
+
+    dask-cloudprovider's `ECSCluster.logs()` fails (its tasks keep the log group and stream
+    prefix in `kwargs`, where `Task.logs` does not look), so the streams it names,
+    {prefix}/{container}/{task id} in the cluster's log group, are read here.
+    """
+    from dask_cloudprovider.aws.ecs import Task
+
+    tasks = {f"worker-{name}": worker for name, worker in cluster.workers.items()}
+    if isinstance(cluster.scheduler, Task):
+        tasks["scheduler"] = cluster.scheduler
+    return {name: cluster.sync(_task_log, cluster, task) for name, task in tasks.items() if task.task}
+
+
+async def _task_log(cluster: FargateCluster, task: Any) -> str:
+    from botocore.exceptions import ClientError
+
+    group, prefix = task.kwargs["log_group"], task.kwargs["log_stream_prefix"]
+    stream = f"{prefix}/{task.task['containers'][0]['name']}/{task.task_id}"
+    lines: list[str] = []
+    token = None
+    async with cluster._client("logs") as logs:
+        while True:
+            where = {"nextToken": token} if token else {"startFromHead": True}
+            try:
+                page = await logs.get_log_events(logGroupName=group, logStreamName=stream, **where)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+                return f"(nothing in CloudWatch: no stream {stream} in {group})"
+            lines += [event["message"] for event in page["events"]]
+            if not page["events"] or page["nextForwardToken"] == token:
+                return "\n".join(lines)
+            token = page["nextForwardToken"]
+
+
 def _aws_tags(tags: dict[str, Any]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": str(v)} for k, v in tags.items() if k and v]
 

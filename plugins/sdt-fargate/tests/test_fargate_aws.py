@@ -9,6 +9,7 @@ log group, worker tasks) is created through the AWS API, and listed there before
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -20,7 +21,7 @@ import boto3
 import pytest
 from distributed import LocalCluster
 
-from sdt_core import ClusterStartError, get_plug
+from sdt_core import ClusterStartError, get_plug, run
 from sdt_core.testing import SECRET
 
 IMAGE = "example.org/sdt-worker:1"
@@ -109,6 +110,61 @@ def test_a_started_cluster_is_secure_by_default_and_closing_it_deletes_everythin
             assert task["startedBy"].startswith("sdt-core/")
             assert SECRET not in repr(plug)
     assert inventory() == before
+
+
+#: What the stand-in for the awslogs driver writes for each task.
+CONTAINER_LINE = "container output that only CloudWatch has"
+
+
+def awslogs_driver() -> None:
+    """Stand-in for ECS's awslogs log driver, which moto does not run: each running task's
+    container writes a line to the stream its task definition names, {prefix}/{container}/{task id}."""
+    ecs, logs = boto3.client("ecs"), boto3.client("logs")
+    for cluster in ecs.list_clusters()["clusterArns"]:
+        arns = ecs.list_tasks(cluster=cluster)["taskArns"]
+        for task in ecs.describe_tasks(cluster=cluster, tasks=arns)["tasks"] if arns else []:
+            definition = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"]
+            (container,) = definition["containerDefinitions"]
+            options = container["logConfiguration"]["options"]
+            group, stream = options["awslogs-group"], f"{options['awslogs-stream-prefix']}/{container['name']}/"
+            stream += task["taskArn"].split("/")[-1]
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            event = {"timestamp": int(time.time() * 1000), "message": f"{container['name']}: {CONTAINER_LINE}"}
+            logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[event])
+
+
+def inventory_with_container_logs(frame):
+    """The analysis: runs while the cluster's tasks are up, so their containers 'write' then."""
+    awslogs_driver()
+    return {"values": len(frame)}
+
+
+def test_a_run_keeps_each_tasks_cloudwatch_log_and_the_schedulers_log(inventory, tmp_path):
+    before = inventory()
+    # The worker that computes is a real local one: Fargate tasks run nothing under moto.
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
+    ) as local:
+        plug = get_plug("fargate", **SMALL, tls=False, scheduler_address=local.scheduler_address)
+        summary = run(
+            "sample://?systems=2&days=3&real=false",
+            plug=plug,
+            out=tmp_path / "out",
+            analysis=inventory_with_container_logs,
+            report=False,
+        )
+    assert (summary.ok, summary.failed) == (2, 0)
+    logs = tmp_path / "out" / "logs"
+    assert sorted(p.name for p in summary.logs) == ["scheduler.log", "worker-0.log"]
+    assert f"dask-worker: {CONTAINER_LINE}" in (logs / "worker-0.log").read_text()  # from CloudWatch
+    assert "distributed.scheduler - INFO - Register worker" in (logs / "scheduler.log").read_text()
+    assert inventory() == before  # the log group went with the cluster, after the logs were read
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])

@@ -53,7 +53,9 @@ def test_a_secret_in_environment_appears_in_no_output_log_or_report(inventory, b
     for name, result in results.items():
         assert SECRET not in result.stdout + result.stderr, name
     written = {p.name: p.read_text() for p in (tmp_path / "out").rglob("*") if p.is_file()}
-    assert sorted(written) == [".sdt-holder.json", ".sdt-lock", "report.html", "results.jsonl", "run.json"]
+    # run.log and logs/stderr.log hold what the failed start logged and printed; report.html the fleet report
+    files = [".sdt-holder.json", ".sdt-lock", "report.html", "results.jsonl", "run.json", "run.log", "stderr.log"]
+    assert sorted(written) == files
     assert "'TOKEN': '***'" in written["run.json"]
     assert all(SECRET not in text for text in written.values())
 

@@ -164,7 +164,7 @@ def test_sdts_pipeline_runs_through_sbatch_jobs_over_tls_and_leaves_no_job(slurm
     done = sdt("run", "--plug", "slurm", *SMALL, "--set", f"queue={slurm.partition}", "--set", "tls=true",
                "--limit", "2", "--out", "out", cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "2 keys: 2 ok, 0 failed" in done.stdout
+    assert "2 keys: 2 ok, 0 failed" in done.stderr
     rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert sorted(r["key"][0] for r in rows) == ["TAEFC1044741", "ZT162185000441C1203"]
     assert all(r["status"] == "ok" and r["sdt_mode"] == "fast" for r in rows)

@@ -57,7 +57,7 @@ def test_sdt_run_over_ssh_completes_and_leaves_nothing(sshd, tmp_path):
     result = sdt("run", QUICK_DATA, "--plug", "ssh", *sshd.cli_settings(), *key, "--workers", 2, "--threads", 1,
                  "--memory", 1, "--limit", 2, *QUICK, "--out", out, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "2 keys: 2 ok, 0 failed" in result.stdout
+    assert "2 keys: 2 ok, 0 failed" in result.stderr
     assert [r["status"] for r in rows(out)] == ["ok", "ok"]
     assert "ssh" in json.loads((out / "run.json").read_text())["cluster"]
     shown = [result.stdout, result.stderr, *(p.read_text() for p in out.iterdir() if p.suffix in (".json", ".jsonl"))]
