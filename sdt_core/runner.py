@@ -21,7 +21,7 @@ from typing import Any
 
 import dask.config
 
-from sdt_core import acceleration
+from sdt_core import acceleration, signals
 from sdt_core.analysis import (
     Analysis,
     check_pipeline_options,
@@ -57,6 +57,59 @@ class RunSummary:
     mode: str = "exact"  # "fast": SDT's fast path (sdt_core.acceleration); "exact": SDT as released
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A run checked and ready to start: everything `run` needs before a cluster exists."""
+
+    data_plug: DataPlug
+    function: Analysis
+    fast: tuple[acceleration.Substitution, ...]
+    cluster_plug: ClientPlug
+    selected: list[tuple[Any, ...]]
+    run_id: dict[str, Any]
+
+
+def prepare(
+    data: str | DataPlug | None = None,
+    *,
+    plug: str | ClientPlug = "local",
+    settings: Mapping[str, Any] | None = None,
+    analysis: str | Analysis | None = None,
+    loss_analysis: bool = False,
+    pipeline: Mapping[str, Any] | None = None,
+    keys: Iterable[Any] | None = None,
+    limit: int | None = None,
+    max_in_flight: int = 10_000,
+    retries: int = 3,
+    exact_sdt: bool | None = None,
+) -> Prepared:
+    """Check every input of a run (arguments as `run`'s), list its keys; start and write nothing.
+
+    Raises `SdtError` with one line on bad input.
+    """
+    _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
+    data_plug = _data_plug(data)
+    function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
+    exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
+    with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
+        cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
+    selected = _keys(data_plug, keys, limit)
+    fast = _fast_path(exact)
+    run_id = {
+        "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
+        "analysis": analysis_id,
+        "sdt_mode": "fast" if fast else "exact",
+        "sdt": {
+            "solar-data-tools": acceleration.sdt_version(),
+            "substitutions": [s.record() for s in fast],
+        },
+        "cluster": repr(cluster_plug),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sdt_core": version("sdt-core"),
+    }
+    return Prepared(data_plug, function, fast, cluster_plug, selected, run_id)
+
+
 def run(
     data: str | DataPlug | None = None,
     *,
@@ -84,28 +137,21 @@ def run(
     Raises `SdtError` on bad input, before anything starts.
     """
     started = time.monotonic()
-    _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
-    data_plug = _data_plug(data)
-    function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
-    exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
-    with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
-        cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
-    selected = _keys(data_plug, keys, limit)
-    fast = _fast_path(exact)
-    mode = "fast" if fast else "exact"
-    run_id = {
-        "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
-        "analysis": analysis_id,
-        "sdt_mode": mode,
-        "sdt": {
-            "solar-data-tools": acceleration.sdt_version(),
-            "substitutions": [s.record() for s in fast],
-        },
-        "cluster": repr(cluster_plug),
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sdt_core": version("sdt-core"),
-    }
-    with ResultLog(Path(out), run_id, resume) as log:  # the folder is this run's until the end
+    ready = prepare(
+        data,
+        plug=plug,
+        settings=settings,
+        analysis=analysis,
+        loss_analysis=loss_analysis,
+        pipeline=pipeline,
+        keys=keys,
+        limit=limit,
+        max_in_flight=max_in_flight,
+        retries=retries,
+        exact_sdt=exact_sdt,
+    )
+    data_plug, selected = ready.data_plug, ready.selected
+    with ResultLog(Path(out), ready.run_id, resume) as log:  # the folder is this run's until the end
         earlier = log.done() & set(selected) if resume else set()
         todo = [key for key in selected if key not in earlier]
         if biggest_first:
@@ -113,13 +159,18 @@ def run(
         report_path = Path(out) / REPORT if report and todo else None
         if todo:
             try:
-                with cluster_plug as client, _performance_report(report_path):
+                with signals.running(ready.cluster_plug) as client, _performance_report(report_path):
                     progress = Progress(len(selected), len(earlier), progress_interval)
                     try:
-                        task = functools.partial(process_packed_key, packed=pack(data_plug, function, fast))
+                        task = functools.partial(process_packed_key, packed=pack(data_plug, ready.function, ready.fast))
                         submit_all(client, todo, task, log.append, progress, max_in_flight, retries)
                     finally:
                         progress.close()
+            except signals.Stopped as stop:
+                log.close()
+                done = len(log.done() & set(selected))
+                stop.detail = f"{done} of {len(selected)} keys done in {out}; the same command with --resume goes on"
+                raise
             finally:
                 log.close()
         csv, parquet, counts = log.write_summary(keys=selected)
@@ -133,7 +184,7 @@ def run(
         csv,
         parquet,
         report_path,
-        mode,
+        ready.run_id["sdt_mode"],
     )
 
 
