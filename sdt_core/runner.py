@@ -152,28 +152,29 @@ def run(
     )
     data_plug, selected = ready.data_plug, ready.selected
     with ResultLog(Path(out), ready.run_id, resume) as log:  # the folder is this run's until the end
-        earlier = log.done() & set(selected) if resume else set()
-        todo = [key for key in selected if key not in earlier]
-        if biggest_first:
-            todo = _biggest_first(data_plug, todo)
-        report_path = Path(out) / REPORT if report and todo else None
-        if todo:
-            try:
-                with signals.running(ready.cluster_plug) as client, _performance_report(report_path):
-                    progress = Progress(len(selected), len(earlier), progress_interval)
-                    try:
-                        task = functools.partial(process_packed_key, packed=pack(data_plug, ready.function, ready.fast))
-                        submit_all(client, todo, task, log.append, progress, max_in_flight, retries)
-                    finally:
-                        progress.close()
-            except signals.Stopped as stop:
-                log.close()
-                done = len(log.done() & set(selected))
-                stop.detail = f"{done} of {len(selected)} keys done in {out}; the same command with --resume goes on"
-                raise
-            finally:
-                log.close()
-        csv, parquet, counts = log.write_summary(keys=selected)
+        try:
+            earlier = log.done() & set(selected) if resume else set()
+            todo = [key for key in selected if key not in earlier]
+            if biggest_first:
+                todo = _biggest_first(data_plug, todo)
+            report_path = Path(out) / REPORT if report and todo else None
+            if todo:
+                task = functools.partial(process_packed_key, packed=pack(data_plug, ready.function, ready.fast))
+                try:
+                    with signals.running(ready.cluster_plug) as client, _performance_report(report_path):
+                        progress = Progress(len(selected), len(earlier), progress_interval)
+                        try:
+                            submit_all(client, todo, task, log.append, progress, max_in_flight, retries)
+                        finally:
+                            progress.close()
+                finally:
+                    log.close()
+            csv, parquet, counts = log.write_summary(keys=selected)
+        except signals.Stopped as stop:
+            log.close()
+            done = len(log.done() & set(selected))
+            stop.detail = f"{done} of {len(selected)} keys done in {out}; the same command with --resume goes on"
+            raise
     return RunSummary(
         Path(out),
         len(selected),
