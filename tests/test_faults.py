@@ -122,7 +122,7 @@ def record(fault: str, moment: str, outcome: str, run: Run) -> None:
     path = os.environ.get("SDT_FAULT_FIGURES")
     if path:
         figure = {"fault": fault, "moment": moment, "outcome": outcome, "exit": run.proc.returncode}
-        figure |= {"stderr_lines": len(run.lines()), "seconds": round(run.seconds, 1)}
+        figure |= {"stderr_lines": len(run.lines()), "seconds": round(run.seconds, 1), "said": run.lines()}
         with open(path, "a") as f:
             f.write(json.dumps(figure) + "\n")
 
