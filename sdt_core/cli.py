@@ -10,12 +10,14 @@ import logging
 import signal
 import sys
 import time
+import traceback
 import typing
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from sdt_core import signals
 from sdt_core.clientplug import client_plug_class, get_plug
 from sdt_core.errors import SdtError, UnknownPlugError
 from sdt_core.imports import import_object, importable
@@ -389,6 +391,7 @@ def plan_command() -> None:
     help="Most keys on the cluster at once.",
 )
 @click.option("--no-report", is_flag=True, help="No reports: neither the fleet report nor Dask's performance report.")
+@click.option("--dry-run", is_flag=True, help="Check DATA, the plug's settings and every option; start nothing.")
 @click.option(
     "--exact-sdt",
     is_flag=True,
@@ -416,6 +419,7 @@ def run_command(
     limit: int | None,
     max_in_flight: int,
     no_report: bool,
+    dry_run: bool,
     exact_sdt: bool | None,
     verbose: bool,
     quiet: bool,
@@ -429,7 +433,7 @@ def run_command(
     warnings and log records go to OUT/run.log, the cluster's logs to OUT/logs/.
     """
     from sdt_core.dataplugs import data_registry
-    from sdt_core.runner import run
+    from sdt_core.runner import prepare, run
     from sdt_core.terminal import Terminal
 
     if verbose and quiet:
@@ -451,27 +455,13 @@ def run_command(
     given = data is not None or data_plug is not None  # '' is a mistake, not the sample set
     source = data_registry().open(data, text_options=text_options, plug=data_plug) if given else None
     pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
-    _stop_on_signals()
-    try:
-        summary = run(
-            source,
-            plug=plug,
-            out=out,
-            resume=resume,
-            analysis=analysis,
-            loss_analysis=loss_analysis,
-            pipeline=pipeline_options,
-            limit=limit,
-            max_in_flight=max_in_flight,
-            report=not no_report,
-            exact_sdt=exact_sdt,
-            terminal=terminal,
-        )
-    except KeyboardInterrupt:
-        click.echo(
-            f"sdt run: interrupted; finished keys are in {out}: the same command with --resume goes on", err=True
-        )
-        sys.exit(130)
+    options: dict[str, Any] = {"plug": plug, "analysis": analysis, "loss_analysis": loss_analysis, "limit": limit}
+    options |= {"pipeline": pipeline_options, "max_in_flight": max_in_flight, "exact_sdt": exact_sdt}
+    if dry_run:
+        ready = prepare(source, **options)
+        click.echo(f"{len(ready.selected)} keys on {ready.cluster_plug!r}: input valid, nothing started (--dry-run)")
+        return
+    summary = run(source, out=out, resume=resume, report=not no_report, terminal=terminal, **options)
     terminal.summary(summary)
 
 
@@ -594,19 +584,41 @@ def doctor_command(image_packages: typing.TextIO | None, plugs: tuple[str, ...])
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `sdt` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        code = cli.main(args=argv, prog_name="sdt", standalone_mode=False)
-    except click.UsageError as exc:
+        with signals.stop_on_signals():
+            code = cli.main(args=args, prog_name="sdt", standalone_mode=False)
+    except Exception as exc:
+        sys.exit(_fail(exc, verbose=bool({"-v", "--verbose"} & set(args))))
+    except (signals.Stopped, KeyboardInterrupt) as exc:
+        sys.exit(_fail(exc))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(exc: BaseException, verbose: bool = False) -> int:
+    """The one error path: one line on stderr for `exc`, and the exit code (the traceback only if verbose).
+
+    2: bad input; 1: a failed run or an unexpected error; 128 + N: stopped by signal N.
+    """
+    if isinstance(exc, signals.Stopped):
+        click.echo(f"sdt: stopped by {exc.name}{f'; {exc.detail}' if exc.detail else ''}", err=True)
+        return exc.exit_code
+    if isinstance(exc, (click.Abort, KeyboardInterrupt)):
+        click.echo("Aborted.", err=True)
+        return 130
+    if isinstance(exc, click.UsageError):
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
         click.echo(f"sdt: error: {exc.format_message()}{hint}", err=True)
-        sys.exit(EXIT_USAGE)
-    except SdtError as exc:
-        click.echo(f"sdt: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+        return EXIT_USAGE
+    if isinstance(exc, click.ClickException):
         exc.show()
-        sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return exc.exit_code
+    logging.getLogger("sdt").debug("sdt failed", exc_info=exc)  # the whole story, for a run's log file
+    if verbose:
+        traceback.print_exception(exc)
+    if isinstance(exc, SdtError):
+        click.echo(f"sdt: error: {exc}", err=True)
+        return exc.exit_code
+    text = " ".join(str(exc).split())[:300]
+    click.echo(f"sdt: error: {type(exc).__name__}: {text} (unexpected; -v shows where)", err=True)
+    return 1

@@ -1,8 +1,9 @@
 """Discovery: every entry point of the group `sdt_core.plugs` is loaded on its own.
 
-A plug that fails to import, whose hooks do not match `hookspecs`, or whose settings
-cannot be described is kept in `list_plugs()` with its error as status (one line; the
-whole story in `detail`); the others load. Plug modules import only sdt-core at load
+A plug that fails to import, whose hooks do not match `hookspecs`, whose settings
+cannot be described, or whose `configure_dask` raises (tried on load for another plug's
+start, and at every start) is kept in `list_plugs()` with its error as status (one line;
+the whole story in `detail`); the others load, and start without it. Plug modules import only sdt-core at load
 time, so listing costs no backend import.
 
 A plug that is importable but not installed is named by its import path instead,
@@ -12,8 +13,10 @@ importable.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
+import logging
 import threading
 import typing
 from collections.abc import Mapping
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 #: The entry-point group of cluster plugs: each entry point's name is a plug's name, its value a module of hooks.
 GROUP = "sdt_core.plugs"
 REQUIRED_HOOKS = ("plug_settings", "make_cluster")
+#: The plug name a plug's `configure_dask` is tried with on load: a start that is not its own.
+PROBE = "sdt-core-probe"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,10 +122,7 @@ class EntryPointRegistry:
             settings = self._options[name].describe()
             status = "ok"
         except Exception as exc:  # a broken plug must never break discovery
-            import traceback
-
-            status = _one_line(exc)
-            detail = "".join(traceback.format_exception(exc)).strip()
+            status, detail = _one_line(exc), _detail(exc)
             if not taken:
                 self._options.pop(name, None)
                 self._forget(name)
@@ -127,6 +130,15 @@ class EntryPointRegistry:
         self.records.append(info)
         self.plugs.setdefault(name, info)
         return info
+
+    def broken(self, name: str, exc: Exception, context: str = "") -> None:
+        """Mark loaded plug `name` broken by `exc` (raised `context`): listed so, never called again."""
+        info = self.plugs[name]
+        broken = dataclasses.replace(info, status=_one_line(exc) + context, detail=_detail(exc))
+        self.records = [broken if record is info else record for record in self.records]
+        self.plugs[name] = broken
+        self._options.pop(name, None)
+        self._forget(name)
 
     def _accept(self, name: str, loaded: Any) -> type[Options]:
         """Check what entry point `name` loaded; return its options class, or raise."""
@@ -192,6 +204,11 @@ class PlugRegistry(EntryPointRegistry):
         settings_cls = self.call(name, "plug_settings")
         if not (isinstance(settings_cls, type) and issubclass(settings_cls, Settings)):
             raise PlugUnusableError(f"plug_settings returned {settings_cls!r}, not a Settings class")
+        if "configure_dask" in implemented:  # called for every start: it must not break another plug's
+            try:
+                self.call(name, "configure_dask", plug=PROBE, settings=validate(PROBE, Settings, {}))
+            except Exception as exc:
+                raise PlugUnusableError(f"configure_dask raised {_one_line(exc)}, for a start of another plug") from exc
         return settings_cls
 
     def _check_hooks(self, plugin: Any) -> None:
@@ -234,8 +251,24 @@ class PlugRegistry(EntryPointRegistry):
     def dask_config(self, name: str, settings: Settings) -> dict[str, Any]:
         """Merged `configure_dask` contributions for a start of `name`, less what the user set."""
         merged: dict[str, Any] = {}
-        for contribution in reversed(self.manager.hook.configure_dask(plug=name, settings=settings)):
-            merged.update(_flatten(contribution))
+        for impl in self.manager.hook.configure_dask.get_hookimpls():  # each plug on its own, in load order
+            try:
+                contributions = self.call(impl.plugin_name, "configure_dask", plug=name, settings=settings)
+            except Exception as exc:
+                if impl.plugin_name == name:
+                    raise PlugUnusableError(
+                        f"plug '{name}' cannot be used: configure_dask raised {_one_line(exc)}"
+                    ) from exc
+                self.broken(impl.plugin_name, exc, f" (configure_dask, for a start of '{name}')")
+                log.warning(
+                    "plug '%s' is broken, the start of '%s' goes on without it: configure_dask raised %s",
+                    impl.plugin_name,
+                    name,
+                    _one_line(exc),
+                )
+                continue
+            for contribution in contributions:
+                merged.update(_flatten(contribution or {}))
         return {key: value for key, value in merged.items() if not _set_by_user(key)}
 
     def preflight(self, name: str, settings: Settings) -> None:
@@ -258,6 +291,12 @@ def _one_line(exc: Exception) -> str:
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [""]
     text = f"{lines[0]}: {lines[-1]}" if isinstance(exc, pluggy.PluginValidationError) and len(lines) > 1 else lines[0]
     return f"{type(exc).__name__}: {text}".strip()
+
+
+def _detail(exc: Exception) -> str:
+    import traceback
+
+    return "".join(traceback.format_exception(exc)).strip()
 
 
 def _first_line(doc: str | None) -> str:

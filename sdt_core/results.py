@@ -8,6 +8,7 @@ run was, so a resume cannot mix two different runs in one folder.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import time
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sdt_core.errors import SdtError
+from sdt_core.errors import RunFailed, SdtError
 from sdt_core.folder_lock import FolderLock
 
 LOG = "results.jsonl"
@@ -109,12 +110,21 @@ class ResultLog:
         return {_key(row) for row in self.rows() if row.get("stage") not in TRANSIENT_STAGES}
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        for row in rows:
-            self._file.write(json.dumps(row, default=str) + "\n")
-        self._file.flush()  # survives a kill of this process
-        if time.monotonic() - self._synced > 1.0:  # and, within a second, of the machine
-            os.fsync(self._file.fileno())
-            self._synced = time.monotonic()
+        """Write `rows`; a failure to write ends the run in one line (a row cut short is not counted)."""
+        try:
+            for row in rows:
+                self._file.write(json.dumps(row, default=str) + "\n")
+            self._file.flush()  # survives a kill of this process
+            if time.monotonic() - self._synced > 1.0:  # and, within a second, of the machine
+                os.fsync(self._file.fileno())
+                self._synced = time.monotonic()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self._file.close()  # what is still buffered is lost: a resume runs those keys again
+            raise RunFailed(
+                f"cannot write {self.path}: {exc.strerror}; the keys written are kept: "
+                "make room, then the same command with --resume goes on"
+            ) from exc
 
     def close(self) -> None:
         """Flush the log to disk and close it (the folder stays locked until the run ends)."""

@@ -23,7 +23,7 @@ from typing import Any
 
 import dask.config
 
-from sdt_core import acceleration
+from sdt_core import acceleration, signals
 from sdt_core.analysis import (
     Analysis,
     check_pipeline_options,
@@ -69,6 +69,59 @@ class RunSummary:
     cluster: str = ""  # who owns the cluster: started by the plug (closed) or attached to (left running)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A run checked and ready to start: everything `run` needs before a cluster exists."""
+
+    data_plug: DataPlug
+    function: Analysis
+    fast: tuple[acceleration.Substitution, ...]
+    cluster_plug: ClientPlug
+    selected: list[tuple[Any, ...]]
+    run_id: dict[str, Any]
+
+
+def prepare(
+    data: str | DataPlug | None = None,
+    *,
+    plug: str | ClientPlug = "local",
+    settings: Mapping[str, Any] | None = None,
+    analysis: str | Analysis | None = None,
+    loss_analysis: bool = False,
+    pipeline: Mapping[str, Any] | None = None,
+    keys: Iterable[Any] | None = None,
+    limit: int | None = None,
+    max_in_flight: int = 10_000,
+    retries: int = 3,
+    exact_sdt: bool | None = None,
+) -> Prepared:
+    """Check every input of a run (arguments as `run`'s), list its keys; start and write nothing.
+
+    Raises `SdtError` with one line on bad input.
+    """
+    _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
+    data_plug = _data_plug(data)
+    function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
+    exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
+    with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
+        cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
+    selected = _keys(data_plug, keys, limit)
+    fast = _fast_path(exact)
+    run_id = {
+        "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
+        "analysis": analysis_id,
+        "sdt_mode": "fast" if fast else "exact",
+        "sdt": {
+            "solar-data-tools": acceleration.sdt_version(),
+            "substitutions": [s.record() for s in fast],
+        },
+        "cluster": repr(cluster_plug),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sdt_core": version("sdt-core"),
+    }
+    return Prepared(data_plug, function, fast, cluster_plug, selected, run_id)
+
+
 def run(
     data: str | DataPlug | None = None,
     *,
@@ -101,67 +154,70 @@ def run(
     """
     started = time.monotonic()
     terminal = terminal or Terminal()
-    _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
-    data_plug = _data_plug(data)
-    function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
-    exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
-    with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
-        cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
-    selected = _keys(data_plug, keys, limit)
-    fast = _fast_path(exact)
-    mode = "fast" if fast else "exact"
-    run_id = {
-        "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
-        "analysis": analysis_id,
-        "sdt_mode": mode,
-        "sdt": {
-            "solar-data-tools": acceleration.sdt_version(),
-            "substitutions": [s.record() for s in fast],
-        },
-        "cluster": repr(cluster_plug),
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sdt_core": version("sdt-core"),
-    }
+    ready = prepare(
+        data,
+        plug=plug,
+        settings=settings,
+        analysis=analysis,
+        loss_analysis=loss_analysis,
+        pipeline=pipeline,
+        keys=keys,
+        limit=limit,
+        max_in_flight=max_in_flight,
+        retries=retries,
+        exact_sdt=exact_sdt,
+    )
+    data_plug, selected, cluster_plug = ready.data_plug, ready.selected, ready.cluster_plug
     # The folder is this run's until the end; its fleet report is written at the end, whatever happens.
-    with ResultLog(Path(out), run_id, resume) as log, written_at_exit(Path(out), report) as fleet_report:
-        earlier = log.done() & set(selected) if resume else set()
-        todo = [key for key in selected if key not in earlier]
-        if biggest_first:
-            todo = _biggest_first(data_plug, todo)
-        report_path = Path(out) / REPORT if report and todo else None
-        records = RunLog(Path(out) / RUN_LOG, echo=terminal.live)
-        saved: list[Path] = []
-        cluster = ""
-        if todo:
-            try:
-                with records, terminal.holding(Path(out) / LOGS / STDERR_LOG):
-                    with cluster_plug as client, _as_found(client, cluster_plug), _performance_report(report_path):
-                        cluster = cluster_plug.cluster_line()
-                        logs = ClusterLogs(cluster_plug, client, Path(out) / LOGS)
-                        progress = terminal.progress(len(selected), len(earlier), progress_interval)
+    with ResultLog(Path(out), ready.run_id, resume) as log, written_at_exit(Path(out), report) as fleet_report:
+        try:
+            earlier = log.done() & set(selected) if resume else set()
+            todo = [key for key in selected if key not in earlier]
+            if biggest_first:
+                todo = _biggest_first(data_plug, todo)
+            report_path = Path(out) / REPORT if report and todo else None
+            records = RunLog(Path(out) / RUN_LOG, echo=terminal.live)
+            saved: list[Path] = []
+            cluster = ""
+            if todo:
+                task = functools.partial(process_packed_key, packed=pack(data_plug, ready.function, ready.fast))
+                try:
+                    with records, terminal.holding(Path(out) / LOGS / STDERR_LOG):
+                        with (
+                            signals.running(cluster_plug) as client,
+                            _as_found(client, cluster_plug),
+                            _performance_report(report_path),
+                        ):
+                            cluster = cluster_plug.cluster_line()
+                            logs = ClusterLogs(cluster_plug, client, Path(out) / LOGS)
+                            progress = terminal.progress(len(selected), len(earlier), progress_interval)
 
-                        def record(rows: Iterable[dict[str, Any]]) -> None:
-                            batch = list(rows)
-                            logs.point(batch)
-                            log.append(batch)
-                            terminal.finished(batch)
+                            def record(rows: Iterable[dict[str, Any]]) -> None:
+                                batch = list(rows)
+                                logs.point(batch)
+                                log.append(batch)
+                                terminal.finished(batch)
 
-                        try:
-                            if cluster_plug.owns_cluster:  # a scheduler attached to gets no plugin of ours
-                                records.attach(client)
-                                logs.outlive_ctrl_c()
-                            task = functools.partial(process_packed_key, packed=pack(data_plug, function, fast))
                             owned = cluster_plug.owns_cluster
-                            submit_all(client, todo, task, record, progress, max_in_flight, retries, owned)
-                        finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
-                            progress.close()
-                            saved = logs.save()
-                            records.drain()
-            finally:
-                log.close()
-        csv, parquet, counts = log.write_summary(keys=selected)
-        latest = {tuple(row["key"]): row for row in log.rows()}
-        kinds = error_kinds(latest[key] for key in selected if key in latest)
+                            try:
+                                if owned:  # a scheduler attached to gets no plugin of ours
+                                    records.attach(client)
+                                    logs.outlive_ctrl_c()
+                                submit_all(client, todo, task, record, progress, max_in_flight, retries, owned)
+                            finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
+                                progress.close()
+                                saved = logs.save()
+                                records.drain()
+                finally:
+                    log.close()
+            csv, parquet, counts = log.write_summary(keys=selected)
+            latest = {tuple(row["key"]): row for row in log.rows()}
+            kinds = error_kinds(latest[key] for key in selected if key in latest)
+        except signals.Stopped as stop:
+            log.close()
+            done = len(log.done() & set(selected))
+            stop.detail = f"{done} of {len(selected)} keys done in {out}; the same command with --resume goes on"
+            raise
     return RunSummary(
         Path(out),
         len(selected),
@@ -172,7 +228,7 @@ def run(
         csv,
         parquet,
         report_path,
-        mode,
+        ready.run_id["sdt_mode"],
         fleet_report.path,
         kinds,
         records.path if records.path.exists() else None,

@@ -61,13 +61,20 @@ def submit_all(
         refill(min(max_in_flight, 8 * threads))
         for batch in finished.batches():
             rows = []
+            lost = client.status != "running"  # the scheduler went away: what was in flight is cancelled
             for future, result in batch:
                 key = owners.pop(future.key)
                 futures.pop(future.key, None)
-                if watchdog.fatal is None or future.key in watchdog.failures or future.status != "cancelled":
+                ended = watchdog.fatal or lost
+                if not ended or future.key in watchdog.failures or future.status != "cancelled":
                     rows.append(row_of(key, future, result, watchdog.failures.get(future.key)))
             batch.clear()  # release the finished tasks on the scheduler before adding new ones
             record(rows)
+            if lost:
+                raise RunFailed(
+                    f"lost the connection to the scheduler (client {client.status}): the keys done are kept; "
+                    "once the cluster is back, the same command with --resume goes on"
+                )
             if any(row["status"] == "ok" for row in rows):
                 watchdog.progressed()
             failed = sum(row["status"] != "ok" for row in rows)

@@ -78,9 +78,20 @@ def live_processes() -> dict[int, str]:
             cmdline = " ".join(proc.cmdline())
         except psutil.Error:
             continue
-        if not any(helper in cmdline for helper in _INTERPRETER_HELPERS):
+        if not _interpreter_helper(proc, cmdline):
             found[pid] = cmdline
     return found
+
+
+def _interpreter_helper(proc: psutil.Process, cmdline: str) -> bool:
+    """One of the interpreter's own helpers; not a process forked from one (a forkserver's workers)."""
+    if not any(helper in cmdline for helper in _INTERPRETER_HELPERS):
+        return False
+    try:
+        parent = proc.parent()
+        return parent is None or " ".join(parent.cmdline()) != cmdline
+    except psutil.Error:
+        return True
 
 
 def listening_ports() -> set[int]:

@@ -177,6 +177,30 @@ CONTRIBUTES = (
 )
 
 
+def test_a_plug_whose_configure_dask_raises_is_broken_and_touches_no_other(plug_modules, caplog):
+    plug_modules("a", CONTRIBUTES.replace("{VALUES}", '{"distributed.worker.memory.target": 0.5}'))
+    always = plug_modules("always", CONTRIBUTES.replace("{VALUES}", "1 / 0"))
+    assert (
+        always.status
+        == "PlugUnusableError: configure_dask raised ZeroDivisionError: division by zero, for a start of another plug"
+    )
+    assert "ZeroDivisionError" in always.detail
+    plug_modules("for-a", CONTRIBUTES.replace("{VALUES}", '{}["boom"] if plug == "a" else None'))
+    registry = plug_modules.registry
+    assert registry.plugs["for-a"].ok  # it raises only when "a" starts
+    assert registry.dask_config("a", registry.settings("a", {})) == {"distributed.worker.memory.target": 0.5}
+    assert caplog.messages == [
+        "plug 'for-a' is broken, the start of 'a' goes on without it: configure_dask raised KeyError: 'boom'"
+    ]
+    assert registry.plugs["for-a"].status == "KeyError: 'boom' (configure_dask, for a start of 'a')"
+    assert [r.status for r in registry.records if r.name == "for-a"] == [registry.plugs["for-a"].status]
+    with pytest.raises(PlugUnusableError, match="plug 'for-a' cannot be used: KeyError: 'boom'"):
+        registry.settings("for-a", {})
+    plug_modules("self", CONTRIBUTES.replace("{VALUES}", '{}["mine"] if plug == "self" else None'))
+    with pytest.raises(PlugUnusableError, match="plug 'self' cannot be used: configure_dask raised KeyError: 'mine'"):
+        registry.dask_config("self", registry.settings("self", {}))
+
+
 def test_configure_dask_contributions_merge_and_the_user_config_wins(plug_modules, monkeypatch):
     plug_modules("a", CONTRIBUTES.replace("{VALUES}", '{"distributed.worker.memory.target": 0.5}'))
     plug_modules(

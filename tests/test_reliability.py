@@ -389,3 +389,21 @@ def test_workers_paused_for_memory_before_running_anything_end_the_run_in_one_li
         dask.config.refresh()
     done = rows(tmp_path / "out")  # a key may finish before the worker notices its memory
     assert len(done) < 3 and all(row["status"] == "ok" for row in done)  # the rest: a resume with more memory
+
+
+# One error path: any failure is one line and its exit code.
+
+
+def test_an_unexpected_error_is_one_line_exit_1(sdt, tmp_path):
+    """A user's ClientPlug whose start raises something sdt-core does not know (before: a traceback)."""
+    (tmp_path / "user_plug.py").write_text(
+        "from sdt_core import ClientPlug\n\n"
+        "class Broken(ClientPlug):\n"
+        "    def init_client(self):\n"
+        "        raise LookupError('no such region\\n  (second line)')\n"
+    )
+    args = ["run", TINY.format(n=2), "--plug", "user_plug:Broken", "--analysis", INVENTORY, "--no-report"]
+    result = sdt(*args, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == "sdt: error: LookupError: no such region (second line) (unexpected; -v shows where)\n"
+    assert rows(tmp_path / "sdt-results") == []

@@ -71,6 +71,11 @@ def test_installed_third_party_plugs_are_listed(env, tmp_path):
         "PlugUnusableError: hook make_cluster(settings, region) takes region, which sdt-core does not pass: "
         "its arguments are (settings)"
     )
+    assert plugs["broken-config"][1] == (
+        "PlugUnusableError: configure_dask raised RuntimeError: this plug's Dask config is broken, "
+        "for a start of another plug"
+    )
+    assert plugs["broken-at-start"][1] == "ok"  # it raises only when the local plug starts
     assert "fargate" not in plugs  # only what is installed
 
 
@@ -78,7 +83,8 @@ def test_sdt_plugs_gives_each_broken_plug_one_line_and_v_the_detail(env):
     sdt = env.with_name("sdt")
     listed = checked(sdt, "plugs").stdout.splitlines()
     rows = {line.split()[0]: line for line in listed[1 : 1 + len(listed) - 3]}
-    assert set(rows) == {"broken-hook", "broken-import", "broken-signature", "inprocess", "local", "localcopy"}
+    broken = {"broken-hook", "broken-import", "broken-signature", "broken-config", "broken-at-start"}
+    assert set(rows) == broken | {"inprocess", "local", "localcopy"}
     assert rows["broken-hook"].split(None, 4) == [
         "broken-hook",
         "sdt-broken-plug",
@@ -87,7 +93,7 @@ def test_sdt_plugs_gives_each_broken_plug_one_line_and_v_the_detail(env):
         "PlugUnusableError: make_clustr is not an sdt-core hook; did you mean make_cluster?",
     ]
     assert rows["broken-signature"].split()[3] == "broken" and rows["inprocess"].split()[3] == "ok"
-    assert listed[-2:] == ["", "3 broken; `sdt plugs -v` shows their errors in full."]
+    assert listed[-2:] == ["", "4 broken; `sdt plugs -v` shows their errors in full."]
     detail = checked(sdt, "plugs", "-v").stdout
     assert "broken-import (sdt-broken-plug):\nTraceback (most recent call last):" in detail
     assert "import sdt_no_such_backend" in detail  # the line that failed
@@ -120,6 +126,32 @@ def test_a_renamed_copy_of_the_local_plug_starts_a_cluster(env, tmp_path):
         tmp_path,
     )
     assert out.split() == ["2", "True", "6"]  # two worker processes, not this one
+
+
+def test_a_plug_whose_configure_dask_raises_breaks_no_other_plug(env, tmp_path):
+    """Installed beside the local plug: broken-config raises for every start (listed broken on load,
+    never called), broken-at-start only for the local plug's (found at the start): the run goes on."""
+    sdt = env.with_name("sdt")
+    args = ["run", "sample://?systems=2&days=2&real=false", "--analysis", "sdt_core.analysis:data_inventory"]
+    args += ["--workers", "1", "--threads", "1", "--memory", "1", "--set", "dashboard_address=127.0.0.1:0"]
+    result = subprocess.run([sdt, *args, "--no-report"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 keys: 2 ok, 0 failed" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if "broken" in line]
+    assert warnings == [
+        "WARNING: plug 'broken-at-start' is broken, the start of 'local' goes on without it: "
+        "configure_dask raised KeyError: 'local'"
+    ]
+    out = run_in(
+        env,
+        """
+        from sdt_core import get_plug, list_plugs
+        get_plug("local", workers=1, threads=1, memory=1).contributed_config()
+        print({p.name: p.status for p in list_plugs()}["broken-at-start"])
+    """,
+        tmp_path,
+    )
+    assert out.strip() == "KeyError: 'local' (configure_dask, for a start of 'local')"
 
 
 def test_the_broken_plug_gives_one_line_and_exit_2_on_the_command_line(env):

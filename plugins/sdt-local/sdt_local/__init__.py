@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from typing import TYPE_CHECKING, Any
 
 from sdt_core import Address, Host, RegisteredPlug, Settings, SettingsError, hookimpl, setting, worker_memory_gib
@@ -11,6 +13,8 @@ if TYPE_CHECKING:
     from distributed import LocalCluster
 
 log = logging.getLogger(__name__)
+#: Dask config: how a nanny starts its worker process.
+METHOD = "distributed.worker.multiprocessing-method"
 
 
 class LocalSettings(Settings):
@@ -99,7 +103,8 @@ def plug_settings() -> type[LocalSettings]:
 
 @hookimpl
 def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
-    """Keep a worker over its limit alive; spill sooner when the limits exceed the machine.
+    """Keep a worker over its limit alive; spill sooner when the limits exceed the machine;
+    fork worker processes from a server that ignores Ctrl-C (`_ignoring_interrupts`).
 
     SDT's solvers peak briefly above a few GiB: like SDT's own LocalClient, a worker is not
     restarted for it (which would only rerun the same peak). Dask's thresholds are fractions
@@ -110,7 +115,7 @@ def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
         return None
     from distributed.system import MEMORY_LIMIT
 
-    config: dict[str, Any] = {"distributed.worker.memory.terminate": False}
+    config: dict[str, Any] = {"distributed.worker.memory.terminate": False, METHOD: "forkserver"}
     total = settings.workers * (settings.memory or 0) * 2**30
     if total <= MEMORY_LIMIT:
         return config
@@ -134,6 +139,7 @@ def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
 def make_cluster(settings: LocalSettings) -> LocalCluster:
     from distributed import LocalCluster
 
+    _ignoring_interrupts()
     kwargs = settings.backend_kwargs()
     del kwargs["insecure"]  # sdt-core's check, not a LocalCluster parameter
     if not settings.processes:
@@ -146,6 +152,26 @@ def make_cluster(settings: LocalSettings) -> LocalCluster:
         memory_limit=int((settings.memory or 0) * 2**30),
         **kwargs,
     )
+
+
+def _ignoring_interrupts() -> None:
+    """Start the server worker processes are forked from (`METHOD` forkserver) with SIGINT ignored.
+
+    The workers inherit it: a Ctrl-C in a terminal goes to the whole process group, and the
+    workers would each print a traceback; sdt closes them instead. In the main thread only
+    (where signal handlers are set); nothing if the server runs already or another method is set.
+    """
+    import dask.config
+
+    if dask.config.get(METHOD) != "forkserver" or threading.current_thread() is not threading.main_thread():
+        return
+    import multiprocessing.forkserver
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        multiprocessing.forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class LocalClient(RegisteredPlug):

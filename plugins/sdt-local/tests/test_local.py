@@ -183,7 +183,10 @@ def test_memory_above_the_machine_turns_spilling_on_and_says_so(caplog):
 
 def test_memory_within_the_machine_keeps_workers_over_their_limit_alive():
     config = get_plug("local", **SMALL).contributed_config()
-    assert config == {"distributed.worker.memory.terminate": False}
+    assert config == {
+        "distributed.worker.memory.terminate": False,
+        "distributed.worker.multiprocessing-method": "forkserver",
+    }
 
 
 def test_the_users_dask_config_wins_over_the_plugs():
