@@ -287,9 +287,17 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_at_start": [round(v, 1) for v in os.getloadavg()],
         "platform": platform.platform(),
         "versions": {p: version(p) for p in packages},
     }
+
+
+def load_note(m: dict[str, Any]) -> str:
+    """The machine's load when the run started: on a shared machine it moves every figure."""
+    if "load_average_at_start" not in m:
+        return ""
+    return f" Load average at the start (1, 5, 15 min): {', '.join(map(str, m['load_average_at_start']))}."
 
 
 def fmt(s: dict[str, float], unit: str = "", digits: int = 2) -> str:
@@ -304,7 +312,8 @@ def table(results: dict[str, Any]) -> str:
         f"{m['cpus']} CPUs, {m['memory_gib']} GiB, Python {m['python']}; "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
         + ".",
-        "Each figure: median (min to max) over the repeats; ratios are ours / the other, measured side by side.",
+        "Each figure: median (min to max) over the repeats; ratios are ours / the other, measured side by side."
+        + load_note(m),
         "",
         "| figure | value | target |",
         "| --- | --- | --- |",
@@ -420,6 +429,13 @@ def stage_table(results: dict[str, Any]) -> str:
     lines += ["", "| layer | fast | exact |", "| --- | --- | --- |"]
     for name in fast["layers"]:
         lines.append(f"| {name} | {fast['layers'][name]:.3f} | {exact['layers'][name]:.3f} |")
+    if "system_years" in fast:  # the floor: what the solver alone spends on a system-year
+        per_year = [run["keys"] / run["system_years"] for run in (fast, exact)]
+        lines.append(
+            f"| per system-year: total; solver alone (the floor) | {fast['seconds_per_key'] * per_year[0]:.3f}; "
+            f"{fast['layers']['solver (CLARABEL)'] * per_year[0]:.3f} | {exact['seconds_per_key'] * per_year[1]:.3f}; "
+            f"{exact['layers']['solver (CLARABEL)'] * per_year[1]:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,7 @@ def cached_sawtooth_dictionary(original: Callable[..., Any], T: int) -> Any:
     """SDT's dictionary for series length `T`, built once per length; each caller gets a copy.
 
     SDT builds it as a LIL array, whose copy and scaling (gfosd's `Basis` negates it) loop in
-    Python over its rows: ~30 ms a sample. The same entries in CSR form cost microseconds,
+    Python over its rows: tens of ms a sample. The same entries in CSR form cost microseconds,
     and gfosd turns either into the same COO blocks of the same problem.
     """
     return _sawtooth(original, int(T)).copy()
