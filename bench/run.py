@@ -127,6 +127,7 @@ def bench_fast_exact(repeats: int, variant: list[str]) -> dict[str, Any]:
     differences = [compare_runs(f["rows"], e["rows"]) for f, e in pairs]
     return {
         "variant": " ".join(variant),
+        "repeats": repeats,
         "keys": len(fast[0]["rows"]),
         "wall_s": {"fast": stats([f["wall_s"] for f in fast]), "exact": stats([e["wall_s"] for e in exact])},
         "wall_ratio": stats([f["wall_s"] / e["wall_s"] for f, e in pairs]),
@@ -363,6 +364,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def equality(r: dict[str, Any], repeats: int) -> str:
+    repeats = r.get("repeats", repeats)  # a merged run's figures have their own
     if r["differences"]:
         return f"DIFFERENT: {json.dumps(r['differences'])[:300]}"
     return f"equal by the rule, {r['keys']} keys, {r['equal_runs']} of {repeats} run pairs"
@@ -448,6 +450,9 @@ def main() -> None:
     )
     parser.add_argument("--keys", type=int, default=100_000, help="keys of the scale benchmark")
     parser.add_argument(
+        "--merge", action="store_true", help="keep latest.json's other figures, replacing only those run now"
+    )
+    parser.add_argument(
         "--only",
         nargs="*",
         default=[
@@ -465,6 +470,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine(), "repeats": args.repeats}
+    if args.merge and (RESULTS / "latest.json").exists():
+        kept = json.loads((RESULTS / "latest.json").read_text())
+        for name, figures in kept.items():  # each kept figure keeps the repeats it was measured with
+            if isinstance(figures, dict) and name != "machine":
+                figures.setdefault("repeats", kept.get("repeats", 1))
+        results = {k: v for k, v in kept.items() if k not in args.only} | results | {"merged": args.only}
     benches = {
         "discovery": lambda: bench_discovery(args.repeats),
         "start": lambda: bench_start(args.repeats),
