@@ -127,6 +127,7 @@ def bench_fast_exact(repeats: int, variant: list[str]) -> dict[str, Any]:
     differences = [compare_runs(f["rows"], e["rows"]) for f, e in pairs]
     return {
         "variant": " ".join(variant),
+        "repeats": repeats,
         "keys": len(fast[0]["rows"]),
         "wall_s": {"fast": stats([f["wall_s"] for f in fast]), "exact": stats([e["wall_s"] for e in exact])},
         "wall_ratio": stats([f["wall_s"] / e["wall_s"] for f, e in pairs]),
@@ -287,9 +288,17 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_at_start": [round(v, 1) for v in os.getloadavg()],
         "platform": platform.platform(),
         "versions": {p: version(p) for p in packages},
     }
+
+
+def load_note(m: dict[str, Any]) -> str:
+    """The machine's load when the run started: on a shared machine it moves every figure."""
+    if "load_average_at_start" not in m:
+        return ""
+    return f" Load average at the start (1, 5, 15 min): {', '.join(map(str, m['load_average_at_start']))}."
 
 
 def fmt(s: dict[str, float], unit: str = "", digits: int = 2) -> str:
@@ -304,7 +313,8 @@ def table(results: dict[str, Any]) -> str:
         f"{m['cpus']} CPUs, {m['memory_gib']} GiB, Python {m['python']}; "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
         + ".",
-        "Each figure: median (min to max) over the repeats; ratios are ours / the other, measured side by side.",
+        "Each figure: median (min to max) over the repeats; ratios are ours / the other, measured side by side."
+        + load_note(m),
         "",
         "| figure | value | target |",
         "| --- | --- | --- |",
@@ -354,6 +364,7 @@ def table(results: dict[str, Any]) -> str:
 
 
 def equality(r: dict[str, Any], repeats: int) -> str:
+    repeats = r.get("repeats", repeats)  # a merged run's figures have their own
     if r["differences"]:
         return f"DIFFERENT: {json.dumps(r['differences'])[:300]}"
     return f"equal by the rule, {r['keys']} keys, {r['equal_runs']} of {repeats} run pairs"
@@ -420,6 +431,13 @@ def stage_table(results: dict[str, Any]) -> str:
     lines += ["", "| layer | fast | exact |", "| --- | --- | --- |"]
     for name in fast["layers"]:
         lines.append(f"| {name} | {fast['layers'][name]:.3f} | {exact['layers'][name]:.3f} |")
+    if "system_years" in fast:  # the floor: what the solver alone spends on a system-year
+        per_year = [run["keys"] / run["system_years"] for run in (fast, exact)]
+        lines.append(
+            f"| per system-year: total; solver alone (the floor) | {fast['seconds_per_key'] * per_year[0]:.3f}; "
+            f"{fast['layers']['solver (CLARABEL)'] * per_year[0]:.3f} | {exact['seconds_per_key'] * per_year[1]:.3f}; "
+            f"{exact['layers']['solver (CLARABEL)'] * per_year[1]:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -431,6 +449,9 @@ def main() -> None:
         "--synthetic-original", type=int, default=8, help="the same, for the comparisons with SDT's own runner"
     )
     parser.add_argument("--keys", type=int, default=100_000, help="keys of the scale benchmark")
+    parser.add_argument(
+        "--merge", action="store_true", help="keep latest.json's other figures, replacing only those run now"
+    )
     parser.add_argument(
         "--only",
         nargs="*",
@@ -449,6 +470,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine(), "repeats": args.repeats}
+    if args.merge and (RESULTS / "latest.json").exists():
+        kept = json.loads((RESULTS / "latest.json").read_text())
+        for name, figures in kept.items():  # each kept figure keeps the repeats it was measured with
+            if isinstance(figures, dict) and name != "machine":
+                figures.setdefault("repeats", kept.get("repeats", 1))
+        results = {k: v for k, v in kept.items() if k not in args.only} | results | {"merged": args.only}
     benches = {
         "discovery": lambda: bench_discovery(args.repeats),
         "start": lambda: bench_start(args.repeats),

@@ -39,6 +39,7 @@ def profile_pipeline(keys: list[str], fast: bool) -> dict[str, Any]:
     substitutions = acceleration.proven() if fast else ()
     frames = [power_frame(data.get_data((key,))) for key in keys]
     profiler = cProfile.Profile()
+    days = 0
     for i, frame in enumerate([frames[0], *frames]):
         with key_mode(fast, substitutions):
             from solardatatools import DataHandler
@@ -48,6 +49,7 @@ def profile_pipeline(keys: list[str], fast: bool) -> dict[str, Any]:
                 profiler.enable()
             handler.run_pipeline(fix_shifts=True, verbose=False)
             profiler.disable()
+            days += int(handler.num_days) if i else 0
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     pipeline = _find(stats, PIPELINE)
     total = stats[pipeline][3]
@@ -57,6 +59,7 @@ def profile_pipeline(keys: list[str], fast: bool) -> dict[str, Any]:
     canonicalisation = stats[_find(stats, CANONICALISATION)][3]
     return {
         "keys": len(keys),
+        "system_years": days / 365,
         "seconds_per_key": total / len(keys),
         "stages": {name: t / len(keys) for name, t in stages.items()},
         "layers": {

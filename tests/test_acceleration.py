@@ -120,6 +120,55 @@ def test_the_loss_factor_substitutions_give_sdts_values_bit_for_bit():
     assert np.array_equal(fast[2], exact[2]) and np.array_equal(fast[3], exact[3])
 
 
+def test_the_repeated_fit_memos_give_sdts_pipeline_bit_for_bit():
+    from solardatatools import DataHandler
+
+    from sdt_core.dataplugs.frames import power_frame
+
+    frame = power_frame(SampleData(systems=1, days=365, real=False).get_data(("synthetic-000",)))
+    memos = ("capacity-fit-memo", "sunrise-fit-memo")
+    results = {}
+    for memo in (True, False):
+        names = ("psd-certified-quad-form", *(memos if memo else ()))  # the clipping fit affordable in both
+        with key_mode(True, tuple(map(by_name, names))) as mode:
+            handler = DataHandler(frame)
+            handler.run_pipeline(fix_shifts=True, verbose=False)
+        results[memo] = (
+            handler.report(return_values=True, verbose=False),
+            handler.capacity_analysis.s1,
+            handler.capacity_analysis.labels,
+            handler.daytime_analysis.sunrise_estimates,
+            handler.daytime_analysis.sunset_estimates,
+            np.random.get_state()[1],  # the fits draw no random numbers: later draws are unchanged
+        )
+        assert mode.used == set(names)  # this system repeats both fits
+    fast, exact = results[True], results[False]
+    assert fast[0] == exact[0]
+    for fast_part, exact_part in zip(fast[1:], exact[1:], strict=True):
+        assert np.array_equal(fast_part, exact_part)
+
+
+def test_a_repeated_fit_is_answered_with_a_copy_and_other_inputs_run_sdt():
+    from sdt_core.acceleration.repeated_fits import memoized_fit
+    from sdt_core.acceleration.swap import NOT_APPLICABLE
+
+    calls = []
+
+    def fit(signal, use_ixs=None, w2=1.0):
+        calls.append(w2)
+        return signal * w2, np.cumsum(signal)
+
+    signal = np.arange(5.0)
+    first = memoized_fit(fit, signal, use_ixs=signal > 1, w2=2.0)
+    first[0][0] = 99.0  # a caller changing its result changes nobody else's
+    again = memoized_fit(fit, signal.copy(), use_ixs=signal > 1, w2=2.0)
+    assert calls == [2.0] and np.array_equal(again[0], signal * 2.0)
+    memoized_fit(fit, signal, use_ixs=signal > 2, w2=2.0)
+    memoized_fit(fit, signal.astype(np.float32), use_ixs=signal > 1, w2=2.0)
+    assert calls == [2.0, 2.0, 2.0]
+    assert memoized_fit(fit, signal, use_ixs=signal > 1, w2=object()) is NOT_APPLICABLE
+
+
 # The mechanism: dispatch by key mode, fallback, version guard.
 
 

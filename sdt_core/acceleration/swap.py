@@ -49,6 +49,7 @@ class KeyMode:
     """The mode of the key running in this context, and what its fast path did."""
 
     fast: bool
+    active: frozenset[str] = frozenset()  # the substitutions this key may use
     used: set[str] = field(default_factory=set)
     failure: str | None = None  # "name: ExceptionType: message" of the first replacement that raised
 
@@ -65,10 +66,12 @@ _SWAPPED: set[str] = set()  # substitutions whose hook is registered in this pro
 
 @contextmanager
 def key_mode(fast: bool, substitutions: tuple[Substitution, ...] = ()) -> Iterator[KeyMode]:
-    """Run the block (one key) in fast mode, with `substitutions` in place, or exactly."""
+    """Run the block (one key) in fast mode with `substitutions` (and no other), or exactly."""
     if fast:
         install(substitutions)
-    mode = KeyMode(fast=fast and bool(substitutions))
+    mode = KeyMode(
+        fast=fast and bool(substitutions), active=frozenset(s.name for s in substitutions) if fast else frozenset()
+    )
     token = _CURRENT.set(mode)
     try:
         yield mode
@@ -116,7 +119,7 @@ def _dispatcher(sub: Substitution, original: Callable[..., Any], fast: Callable[
     @functools.wraps(original)
     def dispatch(*args: Any, **kwargs: Any) -> Any:
         mode = _CURRENT.get()
-        if mode is None or not mode.fast or mode.failure:
+        if mode is None or not mode.fast or mode.failure or sub.name not in mode.active:
             return original(*args, **kwargs)
         try:
             result = fast(original, *args, **kwargs)
