@@ -1,4 +1,4 @@
-"""Test sessions. `nox` runs them all; `nox -s tests` is the full suite alone."""
+"""Test sessions. `nox` runs them all: lint, the core suite, each plug alone, the report in a browser."""
 
 from __future__ import annotations
 
@@ -66,10 +66,13 @@ def sync_workspace(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The full suite: sdt-core and every plug, from the uv workspace with all extras."""
-    install_debian(session, sorted({name for names in PLUG_DEBIAN_PACKAGES.values() for name in names}))
+    """sdt-core's suite (tests/), from the uv workspace with every plug and extra installed.
+
+    Each plug's own tests run once, in its `plug` session (installed alone, not editable);
+    `nox -s tests -- tests plugins` runs both here.
+    """
     sync_workspace(session)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *(session.posargs or ["tests"]))
 
 
 @nox.session
