@@ -11,6 +11,7 @@ the worker that ran its key.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 import os
@@ -94,13 +95,18 @@ class ClusterLogs:
             log.warning("logs: the plug's own logs could not be read: %s: %s", type(exc).__name__, exc)
             supplied = None
         logs |= as_log_names(supplied or {})
-        self.folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            self.folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(sep=" ", timespec="seconds")
         written = []
         for name, text in sorted(logs.items()):
             path = self.folder / f"{name}.log"
-            with path.open("a", encoding="utf-8") as file:
-                file.write(f"----- {name}, collected {stamp} -----\n{text.rstrip()}\n")
+            try:
+                with path.open("a", encoding="utf-8") as file:
+                    file.write(f"----- {name}, collected {stamp} -----\n{text.rstrip()}\n")
+            except OSError as exc:  # a full disk: the run's results, not its logs, decide how it ends
+                log.warning("logs: could not write %s: %s", path, exc)
+                continue
             written.append(path)
         return written
 

@@ -14,6 +14,7 @@ Kept: sdt-core's and the plugs' records from INFO, everyone's warnings and error
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 import logging
@@ -213,7 +214,8 @@ class RunLog:
         self._added.clear()
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                with contextlib.suppress(OSError):  # a full disk: the results' own error says so
+                    self._file.close()
                 self._file = None
 
     def write(self, event: Mapping[str, Any]) -> None:
@@ -224,8 +226,11 @@ class RunLog:
                 return
             if event["id"]:
                 self._seen.add(event["id"])
-            self._file.write(text + "\n")
-            self._file.flush()
+            try:
+                self._file.write(text + "\n")
+                self._file.flush()
+            except OSError:  # a full disk must not fail the run: its results.jsonl says so, once
+                return
             self.count += 1
         if self.echo is not None:
             self.echo(text)

@@ -111,8 +111,8 @@ def test_values_found_valid_also_run(args, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     every = [DATA, INVENTORY, "--set=dashboard_address=127.0.0.1:0", "--no-report", "--out=out", *args]
     assert valid_run_or_one_line(every)
-    code, out, err = sdt("run", *every)
+    code, _, err = sdt("run", *every)
     assert code == 0, err
     keys = [json.loads(line)["key"] for line in (Path("out") / LOG).read_text().splitlines()]
     expected = 1 if "--limit=1" in args else 2
-    assert len(keys) == expected and f"{expected} keys: {expected} ok, 0 failed" in out
+    assert len(keys) == expected and f"{expected} keys: {expected} ok, 0 failed" in err
