@@ -137,7 +137,8 @@ def test_a_worker_killed_during_the_run_costs_no_key_and_repeats_none(tmp_path):
     )
     try:
         wait_for_rows(out, 50, proc)
-        workers = [p for p in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(p.cmdline())]
+        servers = [p for p in psutil.Process(proc.pid).children() if "forkserver" in " ".join(p.cmdline())]
+        workers = [worker for server in servers for worker in server.children()]  # forked from the local plug's
         assert len(workers) == 2
         workers[0].send_signal(signal.SIGKILL)
         _, stderr = proc.communicate(timeout=300)

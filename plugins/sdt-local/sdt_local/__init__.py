@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import TYPE_CHECKING, Any
@@ -139,11 +140,13 @@ def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
 def make_cluster(settings: LocalSettings) -> LocalCluster:
     from distributed import LocalCluster
 
-    _ignoring_interrupts()
+    forked = _ignoring_interrupts()
     kwargs = settings.backend_kwargs()
     del kwargs["insecure"]  # sdt-core's check, not a LocalCluster parameter
     if not settings.processes:
         del kwargs["env"]  # workers in this process share its environment (check() refuses one given)
+    elif forked:  # the server's environment is the one it started with: give the workers today's
+        kwargs["env"] = {**os.environ, **kwargs["env"]}
     if not settings.processes and "protocol" not in kwargs:
         kwargs["host"] = None  # in-process workers talk over inproc://, which has no host
     return LocalCluster(
@@ -154,24 +157,28 @@ def make_cluster(settings: LocalSettings) -> LocalCluster:
     )
 
 
-def _ignoring_interrupts() -> None:
+def _ignoring_interrupts() -> bool:
     """Start the server worker processes are forked from (`METHOD` forkserver) with SIGINT ignored.
 
     The workers inherit it: a Ctrl-C in a terminal goes to the whole process group, and the
     workers would each print a traceback; sdt closes them instead. In the main thread only
     (where signal handlers are set); nothing if the server runs already or another method is set.
+    Whether workers are forked from that server: they then get this process's environment as
+    it is now (the server keeps the one it started with).
     """
     import dask.config
 
-    if dask.config.get(METHOD) != "forkserver" or threading.current_thread() is not threading.main_thread():
-        return
-    import multiprocessing.forkserver
+    if dask.config.get(METHOD) != "forkserver":
+        return False
+    if threading.current_thread() is threading.main_thread():
+        import multiprocessing.forkserver
 
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        multiprocessing.forkserver.ensure_running()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    return True
 
 
 class LocalClient(RegisteredPlug):
