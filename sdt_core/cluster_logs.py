@@ -118,17 +118,20 @@ class ClusterLogs:
         return {address: info.get("name", address) for address, info in workers.items()}
 
     def _from_scheduler(self, deadline: float) -> dict[str, str]:
-        """What the scheduler, the workers and their nannies keep in memory, by log name."""
+        """What the scheduler, the live workers and their nannies keep in memory, by log name.
+
+        A worker that died took its log with it; its nanny's log (the same name) tells of it."""
         client = self.client
         logs: dict[str, str] = {}
         try:
             logs["scheduler"] = _text(_within(deadline, client.get_scheduler_logs))
-            self._names |= _within(deadline, self._worker_names)
+            live = _within(deadline, self._worker_names)
         except Exception as exc:
             log.warning("logs: the scheduler's log could not be read: %s: %s", type(exc).__name__, exc)
             return logs
+        self._names |= live
         for kind, nanny in (("worker", False), ("nanny", True)):
-            for address, name in self._names.items():
+            for address, name in live.items():  # a dead worker's address would only time out
                 try:
                     entries = _within(deadline, client.get_worker_logs, workers=[address], nanny=nanny)[address]
                 except Exception as exc:

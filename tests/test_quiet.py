@@ -49,7 +49,7 @@ def summary_pattern(out: str, keys: int, ok: int, failed: int, workers: int = 2)
         rf"Summary: {out}/summary.csv and {out}/summary.parquet",
         rf"Fleet report: {out}/report.html",
         rf"Dask report: {out}/dask-report.html",
-        rf"Logs: {out}/logs/ \(scheduler and {workers} workers\)",
+        rf"Logs: {out}/logs/ \(scheduler and {workers} workers?\)",
         rf"(\d+) warnings and log records in {out}/run.log",
     ]
     return [re.compile(f"^{line}$") for line in lines]
@@ -296,3 +296,45 @@ def test_the_run_log_takes_the_terminals_handlers_and_warnings_and_gives_them_ba
     finally:
         parent.removeHandler(terminal_handler)
         step.setLevel(logging.NOTSET)
+
+
+def test_logs_of_a_run_whose_worker_died_are_read_from_the_live_workers_at_once(tmp_path, user_module):
+    """The first key fails on worker 0, the second kills worker 0's process, the nanny starts a
+    new one. Before, the end of the run asked the dead worker's address for its log: 30 s of
+    connection timeout, a log "could not be read", and asyncio's traceback after the summary."""
+    name = user_module(
+        "fail_then_die",
+        """
+        import os
+
+        def first(marker):
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                return True
+            except FileExistsError:
+                return False
+
+        def analyse(frame):
+            if first("failed"):
+                raise ValueError("the first key fails")
+            if first("died"):
+                os._exit(1)  # the worker process dies; its key runs again on the new one
+            return {"values": len(frame)}
+        """,
+    )
+    args = [TINY.format(n=3), "--analysis", f"{name}:analyse", "--out", "out", *SMALL_ARGS]
+    args[args.index("--workers") + 1] = "1"
+    start = time.monotonic()
+    result = subprocess.run([SDT, "run", *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    seconds = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "died").exists()
+    lines = result.stderr.splitlines()
+    patterns = summary_pattern("out", 3, 2, 1, workers=1)
+    for pattern, line in zip(patterns, lines[-len(patterns) :], strict=True):
+        assert pattern.match(line), (pattern.pattern, line, lines)
+    assert "Traceback" not in result.stderr
+    run_log = (tmp_path / "out" / "run.log").read_text()
+    assert "could not be read" not in run_log
+    check_logs(tmp_path / "out", workers=1)
+    assert seconds < 30 + 60, seconds  # no connection timeout (30 s) on top of a run of seconds
