@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import textwrap
 import time
@@ -360,7 +361,12 @@ def test_a_key_holding_more_memory_than_its_worker_has_fails_and_the_run_finishe
     assert by_key["p9"]["error"].startswith("MemoryError: its worker stayed paused for memory (")
 
 
-def test_workers_paused_for_memory_before_running_anything_end_the_run_in_one_line(tmp_path, monkeypatch):
+def test_workers_paused_for_memory_before_running_anything_end_the_run_or_their_keys(tmp_path, monkeypatch):
+    """Every worker process holds more than its pause threshold from its start: the run ends
+    by itself, never waiting. Either the watchdog sees the worker paused with no key twice and
+    ends the run in one line, or Dask handed a key to each new worker before the worker
+    noticed its memory (a race of Dask's, seen both ways on this machine) and each such key
+    is failed for memory. Nothing else: no key is lost, none waits."""
     preload = module(
         tmp_path,
         monkeypatch,
@@ -375,20 +381,28 @@ def test_workers_paused_for_memory_before_running_anything_end_the_run_in_one_li
     import dask.config
 
     dask.config.refresh()
+    start = time.monotonic()
     try:
-        with pytest.raises(SdtError, match=r"stays paused for memory .* without running a key, even after a restart"):
-            run(
-                TINY.format(n=3),
-                settings=SMALL | {"workers": 1, "memory": 0.5, "preload": [preload]},
-                out=tmp_path / "out",
-                analysis=INVENTORY,
-                report=False,
-            )
+        summary = run(
+            TINY.format(n=3),
+            settings=SMALL | {"workers": 1, "memory": 0.5, "preload": [preload]},
+            out=tmp_path / "out",
+            analysis=INVENTORY,
+            report=False,
+        )
+    except SdtError as exc:
+        assert re.search(r"stays paused for memory .* without running a key, even after a restart", str(exc)), exc
+        done = rows(tmp_path / "out")  # a key may finish before the worker notices its memory
+        assert len(done) < 3 and all(row["status"] == "ok" or row["stage"] == "memory" for row in done)
+    else:
+        done = rows(tmp_path / "out")
+        assert summary.ok + summary.failed == len(done) == 3
+        assert all(row["status"] == "ok" or row["stage"] == "memory" for row in done), done
+        assert summary.failed >= 1  # the worker never had the memory to run them all
     finally:
         monkeypatch.delenv("DASK_SDT__PAUSE_TIMEOUT")
         dask.config.refresh()
-    done = rows(tmp_path / "out")  # a key may finish before the worker notices its memory
-    assert len(done) < 3 and all(row["status"] == "ok" for row in done)  # the rest: a resume with more memory
+    assert time.monotonic() - start < 180
 
 
 # One error path: any failure is one line and its exit code.
@@ -407,3 +421,59 @@ def test_an_unexpected_error_is_one_line_exit_1(sdt, tmp_path):
     assert result.returncode == 1
     assert result.stderr == "sdt: error: LookupError: no such region (second line) (unexpected; -v shows where)\n"
     assert rows(tmp_path / "sdt-results") == []
+
+
+def test_a_worker_replaced_for_memory_always_comes_back(tmp_path):
+    """The watchdog replaces one worker five times in a row; each time its nanny starts a new one."""
+    from distributed import Client, LocalCluster
+
+    from sdt_core.watchdog import _replace_worker
+
+    options = {"n_workers": 1, "threads_per_worker": 1, "memory_limit": "1GiB", "dashboard_address": "127.0.0.1:0"}
+    with LocalCluster(host="127.0.0.1", **options) as cluster, Client(cluster, set_as_default=False) as client:
+        pids = []
+        for _ in range(5):
+            (address, pid), *_ = client.run(os.getpid).items()
+            pids.append(pid)
+            assert client.run_on_scheduler(_replace_worker, address=address) == "OK"
+            deadline = time.monotonic() + 30
+            while len(workers := client.scheduler_info(n_workers=-1)["workers"]) != 1 or address in workers:
+                assert time.monotonic() < deadline, "no new worker within 30 s"
+                time.sleep(0.1)
+        assert len(set(pids)) == 5
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_that_comes_back_slowly_after_dying_is_not_given_up(tmp_path, monkeypatch):
+    """The first key kills the only worker; its replacement takes 20 s to register. Before,
+    Dask closed the worker's nanny 15 s after the loss (`lost-worker-timeout`), no worker ever
+    came back and the run waited forever: how a run with keys that keep killing their workers hung."""
+    name = module(
+        tmp_path,
+        monkeypatch,
+        """
+        import os
+        import time
+
+        def dask_setup(worker):
+            if os.path.exists("died") and not os.path.exists("slept"):
+                open("slept", "w").close()
+                time.sleep(20)  # the new worker registers 20 s after the old one was lost
+
+        def die_once(frame):
+            if not os.path.exists("died"):
+                open("died", "w").close()
+                os._exit(1)
+            return {"values": len(frame)}
+        """,
+    )
+    summary = run(
+        TINY.format(n=2),
+        settings=SMALL | {"workers": 1, "preload": [name]},
+        out=tmp_path / "out",
+        analysis=f"{name}:die_once",
+        report=False,
+    )
+    assert (tmp_path / "slept").exists()
+    assert (summary.ok, summary.failed) == (2, 0)
+    assert sorted(row["status"] for row in rows(tmp_path / "out")) == ["ok", "ok"]

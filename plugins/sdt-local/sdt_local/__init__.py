@@ -105,18 +105,36 @@ def plug_settings() -> type[LocalSettings]:
 @hookimpl
 def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
     """Keep a worker over its limit alive; spill sooner when the limits exceed the machine;
-    fork worker processes from a server that ignores Ctrl-C (`_ignoring_interrupts`).
+    fork worker processes from a server that ignores Ctrl-C (`_ignoring_interrupts`); never
+    give up a worker its nanny is restarting.
 
     SDT's solvers peak briefly above a few GiB: like SDT's own LocalClient, a worker is not
     restarted for it (which would only rerun the same peak). Dask's thresholds are fractions
     of each worker's limit; when the limits add up to more than this machine has, they are
     scaled by the share the machine can really give, so spilling starts before it runs out.
+
+    Dask closes a worker's nanny for good when no worker of its name is registered 15 s after
+    one was lost (`distributed.deploy.lost-worker-timeout`, meant for lost batch jobs). Keys
+    that keep killing their worker, or workers restarted for memory, leave a name unregistered
+    for a few seconds at a time, and one unlucky look took the workers one by one until none
+    was left and the run waited forever. A local nanny restarts its worker itself; only when
+    none of its name registers for an hour is it given up.
+
+    Each worker holds only the keys it runs (`distributed.scheduler.worker-saturation` 1.0, not
+    1.1, which queues one more on a 1-thread worker): when a key kills its worker, Dask blames
+    every key the worker held, and four such deaths fail a key as KilledWorker. A key that
+    merely waited behind keys that kill their workers was failed so.
     """
     if not isinstance(settings, LocalSettings):
         return None
     from distributed.system import MEMORY_LIMIT
 
-    config: dict[str, Any] = {"distributed.worker.memory.terminate": False, METHOD: "forkserver"}
+    config: dict[str, Any] = {
+        "distributed.worker.memory.terminate": False,
+        METHOD: "forkserver",
+        "distributed.deploy.lost-worker-timeout": "1h",
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
     total = settings.workers * (settings.memory or 0) * 2**30
     if total <= MEMORY_LIMIT:
         return config

@@ -186,6 +186,8 @@ def test_memory_within_the_machine_keeps_workers_over_their_limit_alive():
     assert config == {
         "distributed.worker.memory.terminate": False,
         "distributed.worker.multiprocessing-method": "forkserver",
+        "distributed.deploy.lost-worker-timeout": "1h",
+        "distributed.scheduler.worker-saturation": 1.0,
     }
 
 
