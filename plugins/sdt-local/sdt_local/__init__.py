@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 from typing import TYPE_CHECKING, Any
 
 from sdt_core import Address, Host, RegisteredPlug, Settings, SettingsError, hookimpl, setting, worker_memory_gib
@@ -175,12 +173,15 @@ def make_cluster(settings: LocalSettings) -> LocalCluster:
     )
 
 
+IGNORE_CTRL_C = "sdt_local.ignore_ctrl_c"
+
+
 def _ignoring_interrupts() -> bool:
     """Start the server worker processes are forked from (`METHOD` forkserver) with SIGINT ignored.
 
     The workers inherit it: a Ctrl-C in a terminal goes to the whole process group, and the
-    workers would each print a traceback; sdt closes them instead. In the main thread only
-    (where signal handlers are set); nothing if the server runs already or another method is set.
+    workers would each print a traceback; sdt closes them instead. Nothing if another method
+    is set; a server that runs already keeps how it started.
     Whether workers are forked from that server: they then get this process's environment as
     it is now (the server keeps the one it started with).
     """
@@ -188,14 +189,14 @@ def _ignoring_interrupts() -> bool:
 
     if dask.config.get(METHOD) != "forkserver":
         return False
-    if threading.current_thread() is threading.main_thread():
-        import multiprocessing.forkserver
+    import multiprocessing.forkserver
 
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        try:
-            multiprocessing.forkserver.ensure_running()
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    # The server imports this module before it starts serving. Setting SIGINT to SIG_IGN here
+    # instead, around its start, lost a Ctrl-C that came in that moment: the run went on.
+    preload = list(getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or ["__main__"])
+    if IGNORE_CTRL_C not in preload:
+        multiprocessing.set_forkserver_preload([*preload, IGNORE_CTRL_C])
+    multiprocessing.forkserver.ensure_running()
     return True
 
 
