@@ -131,7 +131,7 @@ def test_sample_data_command_writes_files_the_csv_plug_reads(sdt, tmp_path):
 
 
 def test_a_data_plug_that_cannot_list_its_keys_is_one_line(tmp_path):
-    from sdt_core.runner import _keys
+    from sdt_core.job.runner import _keys
 
     with pytest.raises(SdtError, match=rf"no data: {tmp_path}/\*.csv has no keys"):
         _keys(open_data(str(tmp_path)), None, None)
