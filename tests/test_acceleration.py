@@ -18,8 +18,8 @@ import pytest
 from sdt_core import acceleration, run
 from sdt_core.acceleration import Substitution, key_mode
 from sdt_core.acceleration.equivalence import compare_runs, differences
-from sdt_core.analysis import process_key
 from sdt_core.dataplugs.sample import SampleData, synthetic_system
+from sdt_core.job.task import process_key
 from sdt_core.output.results import LOG
 
 SMALL = {"workers": 2, "threads": 1, "memory": 8, "dashboard_address": "127.0.0.1:0"}  # exact SDT peaks at ~6 GB

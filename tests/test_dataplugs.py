@@ -175,7 +175,8 @@ def test_core_applies_the_declared_power_column_and_time_zone():
 
 
 def test_the_worker_task_applies_them_too():
-    from sdt_core.analysis import data_inventory, process_key
+    from sdt_core.analysis import data_inventory
+    from sdt_core.job.task import process_key
 
     row = process_key(("t",), Table(power_column="ac_power"), data_inventory)
     assert (row["status"], row["max_power"]) == ("ok", 4.5)
