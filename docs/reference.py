@@ -26,7 +26,7 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         "group `sdt_core.plugs`. Each hook is called by name with the arguments shown; a hook may take "
         "fewer of them.",
         "sdt_core.plugs.hookspecs",
-        ["plug_settings", "make_cluster", "preflight", "configure_dask", "plan_cluster", "cluster_logs"],
+        ["plug_settings", "make_cluster", "preflight", "configure_dask", "plan_cluster", "cluster_logs", "clean_up"],
     ),
     ("Marking hooks", "", "sdt_core", ["hookimpl", "GROUP"]),
     (
@@ -65,6 +65,14 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
             "Machines",
             "Prices",
         ],
+    ),
+    (
+        "Cost: idle shutdown and clean-up",
+        "A started cluster closes itself when idle (dask config `sdt.idle-timeout`); a plug that starts "
+        "its scheduler elsewhere passes the rule on. `sdt clean NAME` lists and deletes what killed starts "
+        "left behind: the answer of the `clean_up` hook.",
+        "sdt_core",
+        ["idle_timeout", "idle_environment", "IDLE_PRELOAD", "Leftover"],
     ),
     ("Data plugs", "", "sdt_core", ["DataPlug", "DATA_GROUP"]),
     (
