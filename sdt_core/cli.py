@@ -294,6 +294,10 @@ def _plan(name: str, values: dict[str, Any], as_json: bool, results: str | None,
         click.echo("\n".join(measured.lines(plan, settings, system_years)))
 
 
+class _CleanFailed(SdtError):
+    exit_code = 1  # not bad input: the cloud refused
+
+
 def _clean(name: str, values: dict[str, Any], dry_run: bool, older_than: str | None) -> None:
     from sdt_core.plugs.duration import describe, parse_duration
 
@@ -314,7 +318,7 @@ def _clean(name: str, values: dict[str, Any], dry_run: bool, older_than: str | N
     failed = [f for f in found if f.error]
     if failed:
         again = f"`sdt clean {name}` again"
-        raise SdtError(f"could not delete {len(failed)} of {what}; see the list above, then run {again}")
+        raise _CleanFailed(f"could not delete {len(failed)} of {what}; see the list above, then run {again}")
     click.echo(f"{what}: would be deleted (--dry-run: nothing was)." if dry_run else f"Deleted {what}.")
 
 

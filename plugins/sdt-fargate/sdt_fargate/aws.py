@@ -65,6 +65,17 @@ def region_of(settings: FargateSettings) -> str | None:
     )
 
 
+def _session_and_region(settings: FargateSettings) -> tuple[Any, str]:
+    """A botocore session with credentials, and the region; else `SettingsError` naming what to set."""
+    session = _session(settings)
+    if session.get_credentials() is None:
+        raise SettingsError(f"plug 'fargate': {NO_CREDENTIALS}")
+    region = region_of(settings)
+    if not region:
+        raise SettingsError(f"plug 'fargate': {NO_REGION}")
+    return session, str(region)
+
+
 def preflight(settings: FargateSettings) -> None:
     """Check credentials, region, image and the given network with read-only calls.
 
@@ -76,12 +87,7 @@ def preflight(settings: FargateSettings) -> None:
         raise SettingsError(
             "plug 'fargate': no image; build one with `sdt image DIR`, push it, and set image=REPOSITORY:TAG"
         )
-    session = _session(settings)
-    if session.get_credentials() is None:
-        raise SettingsError(f"plug 'fargate': {NO_CREDENTIALS}")
-    region = region_of(settings)
-    if not region:
-        raise SettingsError(f"plug 'fargate': {NO_REGION}")
+    session, region = _session_and_region(settings)
 
     def client(service: str) -> Any:
         return session.create_client(service, region_name=region)
@@ -285,12 +291,7 @@ def clean_up(settings: FargateSettings, older_than: float | None, dry_run: bool)
 
     from sdt_core import Leftover
 
-    session = _session(settings)
-    if session.get_credentials() is None:
-        raise SettingsError(f"plug 'fargate': {NO_CREDENTIALS}")
-    region = region_of(settings)
-    if not region:
-        raise SettingsError(f"plug 'fargate': {NO_REGION}")
+    _, region = _session_and_region(settings)
     keys = {k: settings.extra[k] for k in ("aws_access_key_id", "aws_secret_access_key") if settings.extra.get(k)}
 
     def client(service: str) -> Any:

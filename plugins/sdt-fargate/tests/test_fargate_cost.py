@@ -84,6 +84,18 @@ def test_clean_deletes_what_a_killed_up_left_and_nothing_else(inventory, schedul
     assert sdt("clean", "fargate").stdout == "Nothing left behind by starts of plug 'fargate'.\n"
 
 
+def test_a_log_group_kept_at_close_is_no_longer_the_starts_and_clean_leaves_it(inventory, scheduler):
+    before = inventory()
+    with get_plug("fargate", **SMALL, tls=False, keep_logs=True, scheduler_address=scheduler):
+        pass
+    kept = {kind: sorted(set(names) - set(before[kind])) for kind, names in inventory().items()}
+    assert {kind: len(names) for kind, names in kept.items() if names} == {"log groups": 1}
+    (group,) = kept["log groups"]
+    tags = boto3.client("logs").list_tags_log_group(logGroupName=group)["tags"]
+    assert "sdt-core-start" not in tags and "sdt-core-started" in tags  # no longer the start's to delete
+    assert sdt("clean", "fargate").stdout == "Nothing left behind by starts of plug 'fargate'.\n"
+
+
 def test_the_idle_rule_and_spot_reach_the_scheduler_task(inventory, monkeypatch):
     """The start runs its scheduler task on moto, which runs no container: the task's ECS record
     is kept and the start ends there (the cluster would connect to a made-up address)."""
