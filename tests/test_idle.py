@@ -62,17 +62,17 @@ def test_a_bad_duration_is_one_line_and_exit_2_before_anything_starts(sdt):
         "sdt: error: --idle-timeout takes a duration such as 20m, 90s or 1h, or none; got 'soon'\n",
     )
     with pytest.raises(SettingsError, match=r"sdt\.idle-timeout takes a duration"):
-        resolve_idle_timeout({"sdt.idle-timeout": "-5"}, priced=True)
+        resolve_idle_timeout({"sdt.idle-timeout": "-5"}, priced=lambda: True)
 
 
 def test_the_default_is_on_for_a_priced_plan_only_and_the_config_wins():
-    assert resolve_idle_timeout({}, priced=True) == DEFAULT_IDLE_TIMEOUT
-    assert resolve_idle_timeout({}, priced=False) is None
-    assert resolve_idle_timeout({"sdt.idle-timeout": None}, priced=True) is None
+    assert resolve_idle_timeout({}, priced=lambda: True) == DEFAULT_IDLE_TIMEOUT
+    assert resolve_idle_timeout({}, priced=lambda: False) is None
+    assert resolve_idle_timeout({"sdt.idle-timeout": None}, priced=lambda: True) is None
     import dask.config
 
     with dask.config.set({"sdt.idle-timeout": "5m"}):
-        assert resolve_idle_timeout({}, priced=False) == 300.0
+        assert resolve_idle_timeout({}, priced=lambda: False) == 300.0
 
 
 def test_a_run_through_python_gets_the_rule_on_its_scheduler_when_configured():

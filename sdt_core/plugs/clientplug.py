@@ -158,7 +158,7 @@ class RegisteredPlug(ClientPlug):
 
         plugs = registry()
         config = plugs.dask_config(self.plug, self.settings) | self.config_overrides
-        self.idle_timeout = resolve_idle_timeout(self.config_overrides, self._priced())
+        self.idle_timeout = resolve_idle_timeout(self.config_overrides, self._priced)
         config[IDLE_CONFIG] = self.idle_timeout  # what the plug passes to a scheduler it starts elsewhere
         self._config = dask.config.set(config)  # held while the cluster lives
         try:

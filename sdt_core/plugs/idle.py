@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.plugs.duration import describe, parse_duration
@@ -64,9 +65,9 @@ def idle_environment() -> dict[str, str]:
     return {} if timeout is None else {"DASK_SDT__IDLE_TIMEOUT": f"{timeout:g}"}
 
 
-def resolve_idle_timeout(overrides: dict[str, Any], priced: bool) -> float | None:
-    """The idle timeout of a start: `overrides` (per call), else dask config, else the default
-    (`DEFAULT_IDLE_TIMEOUT` when the plug's plan has prices, else None)."""
+def resolve_idle_timeout(overrides: dict[str, Any], priced: Callable[[], bool]) -> float | None:
+    """The idle timeout of a start: `overrides` (per call), else dask config, else the default:
+    `DEFAULT_IDLE_TIMEOUT` when `priced()` (the plug's plan has prices; asked only then), else None."""
     import dask.config
 
     missing = object()
@@ -74,7 +75,7 @@ def resolve_idle_timeout(overrides: dict[str, Any], priced: bool) -> float | Non
     if value is missing:
         value = dask.config.get(IDLE_CONFIG, default=missing)
     if value is missing:
-        return DEFAULT_IDLE_TIMEOUT if priced else None
+        return DEFAULT_IDLE_TIMEOUT if priced() else None
     return parse_duration(value, IDLE_CONFIG)
 
 
