@@ -131,21 +131,18 @@ def _answers(address: str) -> bool:
 
 
 def _stop(server: subprocess.Popen[bytes]) -> list[psutil.Process]:
-    """SIGTERM to the server, which stops its clusters first; the processes of it left afterwards."""
-    try:
-        tree = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:
-        tree = []
-    server.terminate()
-    try:
-        server.wait(timeout=90)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait(timeout=10)
-    _, alive = psutil.wait_procs(tree, timeout=30)
-    for proc in alive:
+    """SIGTERM to the server, which stops its clusters and proxy first; what is left of it after 90 s
+    is killed, and returned."""
+    if server.poll() is not None:  # it ended on its own: the leak check finds what it left
+        return []
+    root = psutil.Process(server.pid)
+    tree = [root, *root.children(recursive=True)]
+    root.terminate()
+    _, left = psutil.wait_procs(tree, timeout=90)
+    for proc in left:
         proc.kill()
-    return alive
+    server.wait(timeout=30)
+    return left
 
 
 @pytest.fixture(scope="session")
