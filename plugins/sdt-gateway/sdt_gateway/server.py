@@ -29,6 +29,7 @@ POLL_S = 0.5
 #: Gateway cluster states (dask-gateway's ClusterStatus names).
 RUNNING, ENDED = "RUNNING", ("STOPPED", "FAILED")
 CHECK = "check the address, that the gateway is running"
+NOT_GATEWAY = "{} answers, but not as a Dask Gateway; give the gateway's address (as JupyterHub's services list it)"
 
 
 def gateway_auth(settings: GatewaySettings) -> Any:
@@ -90,13 +91,13 @@ def explain(exc: BaseException, settings: GatewaySettings, timeout: float) -> st
     import aiohttp
 
     where = f"the Dask Gateway at {settings.address}"
+    if isinstance(exc, aiohttp.ContentTypeError):  # before its base class, ClientResponseError
+        return NOT_GATEWAY.format(settings.address)
     if isinstance(exc, aiohttp.ClientResponseError):
         if exc.status in (401, 403):
             who = f"auth={settings.auth}{_who(settings)}"
             return f"{where} refused the credentials ({who}); {_fix_credentials(settings)}"
         return f"{where} answered {exc.status} {exc.message}; check the address"
-    if isinstance(exc, aiohttp.ContentTypeError):
-        return f"{settings.address} answers, but not as a Dask Gateway; give the gateway's address"
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return f"no answer from {where} within {timeout:g} s; {CHECK}"
     if isinstance(exc, (aiohttp.ClientConnectionError, OSError)):
@@ -122,7 +123,10 @@ def offered_options(settings: GatewaySettings, error: type[SdtError] = SettingsE
     """The cluster options the gateway offers this user, at the gateway's defaults."""
 
     async def question(gateway: Gateway) -> Options:
-        return await gateway.cluster_options(use_local_defaults=False)
+        try:
+            return await gateway.cluster_options(use_local_defaults=False)
+        except ValueError:  # dask-gateway's 404: no options page there
+            raise SettingsError(f"{PLUG}: {NOT_GATEWAY.format(settings.address)}") from None
 
     return ask(settings, question, error)
 

@@ -341,3 +341,21 @@ def test_an_unreachable_gateway_is_one_line_exit_2(gateway_env, tmp_path):
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"sdt: error: plug 'gateway': no Dask Gateway answers at {address} (Cannot connect")
     assert done.stderr.endswith("); check the address, that the gateway is running\n")
+
+
+def test_an_address_that_is_no_gateway_is_one_line():
+    import http.server
+    import threading
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler) as web:
+        threading.Thread(target=web.serve_forever, daemon=True).start()
+        address = f"http://127.0.0.1:{web.server_address[1]}"
+        try:
+            with pytest.raises(SettingsError) as error:
+                get_plug("gateway", address=address, password="x").preflight()
+        finally:
+            web.shutdown()
+    assert str(error.value) == (
+        f"plug 'gateway': {address} answers, but not as a Dask Gateway; give the gateway's address (as "
+        "JupyterHub's services list it)"
+    )
