@@ -11,7 +11,7 @@ import pandas as pd
 from sdt_core.dataplugs import DataPlug
 from sdt_core.dataplugs.frames import read_power_csv
 from sdt_core.errors import SettingsError
-from sdt_core.settings import setting
+from sdt_core.plugs.settings import setting
 
 
 class CsvFiles(DataPlug):

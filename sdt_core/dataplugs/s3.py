@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdt_core.dataplugs.csv import CsvFiles
 from sdt_core.errors import SettingsError
-from sdt_core.settings import setting
+from sdt_core.plugs.settings import setting
 
 if TYPE_CHECKING:
     import pandas as pd
