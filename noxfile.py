@@ -11,11 +11,15 @@ nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["lint", "tests", "plug", "report"]
 
-PLUGS = ["local", "fargate", "azure", "address", "ssh", "slurm"]
+PLUGS = ["local", "fargate", "azure", "address", "ssh", "slurm", "gateway"]
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.2", "psutil>=5.9"]
 #: What a plug's own tests need beyond TEST_TOOLS: fargate's run against moto's AWS API, address's
-#: make TLS certificates.
-PLUG_TEST_TOOLS = {"fargate": ["moto[server]>=5.0", "boto3>=1.28"], "address": ["cryptography>=42"]}
+#: make TLS certificates, gateway's start a real Dask Gateway server.
+PLUG_TEST_TOOLS = {
+    "fargate": ["moto[server]>=5.0", "boto3>=1.28"],
+    "address": ["cryptography>=42"],
+    "gateway": ["dask-gateway-server[local]>=2024.1.0"],
+}
 #: Debian packages of the real services a plug's tests start (their fixtures start and stop them).
 PLUG_DEBIAN_PACKAGES: dict[str, list[str]] = {
     "ssh": ["openssh-server", "openssh-client"],  # sshd (tests/conftest.py)
