@@ -35,6 +35,7 @@ from sdt_core.analysis import (
 from sdt_core.clientplug import ClientPlug, get_plug
 from sdt_core.cluster_logs import LOGS, ClusterLogs
 from sdt_core.dataplugs import DataPlug, open_data
+from sdt_core.dataplugs.access import check_before_start, check_on_worker
 from sdt_core.errors import SdtError
 from sdt_core.report import written_at_exit
 from sdt_core.results import ResultLog
@@ -106,6 +107,7 @@ def prepare(
     with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
         cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
     selected = _keys(data_plug, keys, limit)
+    check_before_start(data_plug, cluster_plug, selected[0])
     fast = _fast_path(exact)
     run_id = {
         "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
@@ -180,7 +182,8 @@ def run(
             saved: list[Path] = []
             cluster = ""
             if todo:
-                task = functools.partial(process_packed_key, packed=pack(data_plug, ready.function, ready.fast))
+                packed = pack(data_plug, ready.function, ready.fast)
+                task = functools.partial(process_packed_key, packed=packed)
                 try:
                     with records, terminal.holding(Path(out) / LOGS / STDERR_LOG):
                         with (
@@ -199,10 +202,12 @@ def run(
                                 terminal.finished(batch)
 
                             owned = cluster_plug.owns_cluster
+                            where = str(getattr(data_plug, "location", type(data_plug).__name__))
                             try:
                                 if owned:  # a scheduler attached to gets no plugin of ours
                                     records.attach(client)
                                     logs.outlive_ctrl_c()
+                                check_on_worker(client, packed, todo[0], where)
                                 submit_all(client, todo, task, record, progress, max_in_flight, retries, owned)
                             finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
                                 progress.close()

@@ -91,11 +91,11 @@ def system_dataset(
             raise ValueError(f"no data: system {system} has no partition of the years {', '.join(map(str, chosen))}")
         return ds.dataset(parts), None
     whole = _cached_dataset(root, filesystem)
-    condition = ds.field(system_field) == _typed(whole.schema, system_field, [system])[0]
+    condition = ds.field(system_field) == typed_values(whole.schema, system_field, [system])[0]
     if chosen is not None:
         if "year" not in whole.schema.names:
             raise ValueError(f"no year partition or column in {root}; leave years out")
-        condition &= ds.field("year").isin(_typed(whole.schema, "year", chosen))
+        condition &= ds.field("year").isin(typed_values(whole.schema, "year", chosen))
     return whole, condition
 
 
@@ -154,7 +154,7 @@ def read_long_system(
         if channel not in dataset.schema.names:
             names = _names(dataset)
             raise ValueError(f"no channel column {channel!r} in the data of system {system}; columns: {names}")
-        where = ds.field(channel).isin(_typed(dataset.schema, channel, list(channels)))
+        where = ds.field(channel).isin(typed_values(dataset.schema, channel, list(channels)))
     table = read_system(
         root,
         system,
@@ -207,8 +207,8 @@ def _is_folder(filesystem: Any, path: str) -> bool:
     return bool(filesystem.isdir(path))
 
 
-def _typed(schema: pa.Schema, field: str, values: list[Any]) -> list[Any]:
-    """`values` as the field's type (a system or channel given as text matches a numeric column)."""
+def typed_values(schema: pa.Schema, field: str, values: list[Any]) -> list[Any]:
+    """`values` as the field's type (text matches a numeric column); ValueError if they are not of it."""
     import pyarrow as pa
 
     kind = schema.field(field).type
