@@ -70,7 +70,10 @@ def reach_from_worker(key: tuple[Any, ...], packed: bytes) -> str | None:
         if probe is not None:
             probe(key)
     except (OSError, SdtError) as exc:
-        return " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
+        from sdt_core.dataplugs.folders import StoreError
+
+        text = str(exc) if isinstance(exc, (StoreError, SdtError)) else f"{type(exc).__name__}: {exc}"
+        return " ".join(text.split())[:500]
     except Exception:
         return None
     return None

@@ -171,6 +171,8 @@ class Folder(DataPlug):
                     system_field=str(layout.system),
                     partitioned=layout.kind == "partitions",
                 )
+                if not getattr(dataset, "files", True):
+                    raise ValueError(f"no data: {self.url(self.path_of(key))} holds no files")
             return read_frame(dataset, where, self._column_options(), frozenset({str(layout.system)}), limit)
 
     def path_of(self, key: tuple[Any, ...]) -> str:
