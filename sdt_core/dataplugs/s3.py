@@ -43,7 +43,18 @@ def s3_filesystem(anonymous: bool | None = None, key: str | None = None, secret:
         raise SettingsError(INSTALL) from None
     if anonymous is None:
         anonymous = key is None and not _has_credentials()
-    return s3fs.S3FileSystem(anon=anonymous, key=key, secret=secret, endpoint_url=endpoint_url())
+    return s3fs.S3FileSystem(
+        anon=anonymous, key=key, secret=secret, endpoint_url=endpoint_url(), config_kwargs=_retries()
+    )
+
+
+def _retries() -> dict[str, Any]:
+    """Give up on an endpoint that does not answer within seconds, not minutes; AWS_MAX_ATTEMPTS and
+    AWS_RETRY_MODE, when set, decide instead."""
+    config: dict[str, Any] = {"connect_timeout": 10}
+    if not {"AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"} & set(os.environ):
+        config["retries"] = {"max_attempts": 3, "mode": "standard"}
+    return config
 
 
 class S3Files(Folder):
