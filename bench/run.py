@@ -156,8 +156,8 @@ def throughput(runs: list[dict[str, Any]], threads: int = 2) -> dict[str, Any]:
 
 def fargate_cost(seconds_per_system_year: float, exact: bool, system_years: float = 1000) -> dict[str, Any]:
     """Cost of `system_years` on Fargate workers sized for the mode, from `sdt plan fargate`'s prices."""
-    from sdt_core.memory import worker_memory_gib
-    from sdt_core.plugins import registry
+    from sdt_core.job.memory import worker_memory_gib
+    from sdt_core.plugs.discovery import registry
 
     threads = 4  # 4 vCPU worker tasks
     memory = max(8, int(worker_memory_gib(threads, exact=exact) + 0.999))

@@ -124,7 +124,7 @@ def scale_ours(args: argparse.Namespace) -> dict[str, Any]:
 def scale_raw(args: argparse.Namespace) -> dict[str, Any]:
     from distributed import Client
 
-    from sdt_core.analysis import process_key
+    from sdt_core.job.task import process_key
 
     data = TinyData(count=args.keys)
     with Client(args.address) as client:

@@ -1,7 +1,7 @@
 """Write docs/reference.md from the docstrings of sdt-core's public names; `--check`: fail if it is stale.
 
 The public names are `sdt_core.__all__`, `sdt_core.testing.__all__`, the hooks of
-`sdt_core.hookspecs` and `sdt_core.cli`'s `cli` and `main`. Every one of them must be placed
+`sdt_core.plugs.hookspecs` and `sdt_core.cli`'s `cli` and `main`. Every one of them must be placed
 in a section below, so a name added to `__all__` cannot be missed.
 """
 
@@ -25,7 +25,7 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         "A plug is a module (or class) of functions marked `@hookimpl`, named by an entry point in the "
         "group `sdt_core.plugs`. Each hook is called by name with the arguments shown; a hook may take "
         "fewer of them.",
-        "sdt_core.hookspecs",
+        "sdt_core.plugs.hookspecs",
         [
             "plug_settings",
             "make_cluster",
@@ -48,7 +48,7 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         "Settings",
         "",
         "sdt_core",
-        ["Settings", "setting", "Options", "SettingInfo", "Host", "Address", "worker_memory_gib"],
+        ["Settings", "setting", "Options", "SettingInfo", "Host", "Address", "check_exposure", "worker_memory_gib"],
     ),
     (
         "Errors",
@@ -133,12 +133,12 @@ def public_names() -> dict[str, set[str]]:
     """Every public name, by module."""
     import sdt_core
     import sdt_core.testing
-    from sdt_core import hookspecs
+    from sdt_core.plugs import hookspecs
 
     return {
         "sdt_core": set(sdt_core.__all__),
         "sdt_core.testing": set(sdt_core.testing.__all__),
-        "sdt_core.hookspecs": {n for n, f in vars(hookspecs).items() if hasattr(f, "sdt_core_spec")},
+        "sdt_core.plugs.hookspecs": {n for n, f in vars(hookspecs).items() if hasattr(f, "sdt_core_spec")},
         "sdt_core.cli": {"cli", "main"},
     }
 

@@ -8,8 +8,6 @@ imported only when a cluster is made, data libraries only when data is read.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from sdt_core.attached import Attached
-from sdt_core.clientplug import ClientPlug, RegisteredPlug, get_plug
 from sdt_core.errors import (
     ClusterStartError,
     PlugUnusableError,
@@ -18,30 +16,34 @@ from sdt_core.errors import (
     UnknownPlugError,
     VersionMismatchError,
 )
-from sdt_core.hookspecs import hookimpl
-from sdt_core.memory import worker_memory_gib
-from sdt_core.plugins import GROUP, PlugInfo, list_plugs
-from sdt_core.setting_types import Address, Host
-from sdt_core.settings import Options, SettingInfo, Settings, setting
+from sdt_core.job.memory import worker_memory_gib
+from sdt_core.plugs.attached import Attached
+from sdt_core.plugs.clientplug import ClientPlug, RegisteredPlug, get_plug
+from sdt_core.plugs.discovery import GROUP, PlugInfo, list_plugs
+from sdt_core.plugs.exposure import check_exposure
+from sdt_core.plugs.hookspecs import hookimpl
+from sdt_core.plugs.setting_types import Address, Host
+from sdt_core.plugs.settings import Options, SettingInfo, Settings, setting
 
 if TYPE_CHECKING:
     from sdt_core.dataplugs import DATA_GROUP, DataPlug, list_data_plugs, open_data
-    from sdt_core.plan import ClusterPlan, Machines, Prices
-    from sdt_core.runner import RunSummary, run
-    from sdt_core.terminal import Terminal
+    from sdt_core.job.runner import run
+    from sdt_core.output.summary import RunSummary
+    from sdt_core.output.terminal import Terminal
+    from sdt_core.plugs.plan import ClusterPlan, Machines, Prices
 
 #: Loaded on first use, so that listing plugs does not pay for the runner, data plugs and plans.
 _LAZY = {
-    "ClusterPlan": "sdt_core.plan",
-    "Machines": "sdt_core.plan",
-    "Prices": "sdt_core.plan",
+    "ClusterPlan": "sdt_core.plugs.plan",
+    "Machines": "sdt_core.plugs.plan",
+    "Prices": "sdt_core.plugs.plan",
     "DATA_GROUP": "sdt_core.dataplugs",
     "DataPlug": "sdt_core.dataplugs",
     "list_data_plugs": "sdt_core.dataplugs",
     "open_data": "sdt_core.dataplugs",
-    "RunSummary": "sdt_core.runner",
-    "Terminal": "sdt_core.terminal",
-    "run": "sdt_core.runner",
+    "RunSummary": "sdt_core.output.summary",
+    "Terminal": "sdt_core.output.terminal",
+    "run": "sdt_core.job.runner",
 }
 
 
@@ -79,6 +81,7 @@ __all__ = [
     "Terminal",
     "UnknownPlugError",
     "VersionMismatchError",
+    "check_exposure",
     "get_plug",
     "hookimpl",
     "list_data_plugs",

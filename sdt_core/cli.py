@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from sdt_core import signals
-from sdt_core.clientplug import client_plug_class, get_plug
 from sdt_core.errors import SdtError, UnknownPlugError
-from sdt_core.imports import import_object, importable
-from sdt_core.plugins import EntryPointRegistry, list_plugs, registry
-from sdt_core.settings import MASK, Options, SettingInfo, Settings, metavar, parse_text, text_format
+from sdt_core.job import signals
+from sdt_core.plugs.clientplug import client_plug_class, get_plug
+from sdt_core.plugs.discovery import EntryPointRegistry, list_plugs, registry
+from sdt_core.plugs.imports import import_object, importable
+from sdt_core.plugs.settings import MASK, Options, SettingInfo, Settings, metavar, parse_text, text_format
 
 if TYPE_CHECKING:
     from sdt_core.dataplugs import DataPlug
@@ -252,7 +252,7 @@ def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: 
 
 
 def _plan(name: str, values: dict[str, Any], as_json: bool, results: str | None, system_years: float) -> None:
-    from sdt_core.measured import Measured, describe
+    from sdt_core.cloud.measured import Measured, describe
 
     settings = registry().settings(name, values)
     measured = Measured.from_results(results) if results else None
@@ -433,8 +433,8 @@ def run_command(
     warnings and log records go to OUT/run.log, the cluster's logs to OUT/logs/.
     """
     from sdt_core.dataplugs import data_registry
-    from sdt_core.runner import prepare, run
-    from sdt_core.terminal import Terminal
+    from sdt_core.job.runner import run
+    from sdt_core.output.terminal import Terminal
 
     if verbose and quiet:
         raise click.UsageError("-v and -q exclude each other; give one of them")
@@ -457,11 +457,10 @@ def run_command(
     pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
     options: dict[str, Any] = {"plug": plug, "analysis": analysis, "loss_analysis": loss_analysis, "limit": limit}
     options |= {"pipeline": pipeline_options, "max_in_flight": max_in_flight, "exact_sdt": exact_sdt}
+    summary = run(source, out=out, resume=resume, report=not no_report, terminal=terminal, dry_run=dry_run, **options)
     if dry_run:
-        ready = prepare(source, **options)
-        click.echo(f"{len(ready.selected)} keys on {ready.cluster_plug!r}: input valid, nothing started (--dry-run)")
+        click.echo(f"{summary.keys} keys on {summary.cluster}: input valid, nothing started (--dry-run)")
         return
-    summary = run(source, out=out, resume=resume, report=not no_report, terminal=terminal, **options)
     terminal.summary(summary)
 
 
@@ -471,7 +470,7 @@ def report_command(out: str) -> None:
     """Write OUT/report.html: the fleet report of the run in folder OUT (also done by every sdt run)."""
     from pathlib import Path
 
-    from sdt_core.report import write_report
+    from sdt_core.output.report import write_report
 
     click.echo(f"Fleet report: {write_report(Path(out))}")
 
@@ -508,7 +507,7 @@ def new_plug_command(name: str, out: str | None) -> None:
     """Write a ready-to-install plug distribution sdt-NAME: hooks, settings, tests, README."""
     from pathlib import Path
 
-    from sdt_core.newplug import write_plug
+    from sdt_core.plugs.template import write_plug
 
     with _writing(out or f"sdt-{name}"):
         written = write_plug(name, Path(out) if out else None)
@@ -532,7 +531,7 @@ def image_command(folder: str, plugs: tuple[str, ...]) -> None:
     """Write FOLDER/Dockerfile and requirements.txt pinned to this environment's versions."""
     from pathlib import Path
 
-    from sdt_core.image import write_image
+    from sdt_core.cloud.image import write_image
 
     with _writing(folder):
         image = write_image(Path(folder), _plug_distributions(plugs))
@@ -555,7 +554,7 @@ def image_command(folder: str, plugs: tuple[str, ...]) -> None:
 @click.option("--plug", "plugs", multiple=True, help="Plug whose distribution to compare [default: all].")
 def doctor_command(image_packages: typing.TextIO | None, plugs: tuple[str, ...]) -> None:
     """Show the versions that must match on workers; with --image-packages, every mismatch."""
-    from sdt_core.versions import FIX, compare, local_versions, parse_pip_list
+    from sdt_core.plugs.versions import FIX, compare, local_versions, parse_pip_list
 
     here = local_versions(_plug_distributions(plugs))
     if image_packages is None:

@@ -18,9 +18,9 @@ import pytest
 from sdt_core import acceleration, run
 from sdt_core.acceleration import Substitution, key_mode
 from sdt_core.acceleration.equivalence import compare_runs, differences
-from sdt_core.analysis import process_key
 from sdt_core.dataplugs.sample import SampleData, synthetic_system
-from sdt_core.results import LOG
+from sdt_core.job.task import process_key
+from sdt_core.output.results import LOG
 
 SMALL = {"workers": 2, "threads": 1, "memory": 8, "dashboard_address": "127.0.0.1:0"}  # exact SDT peaks at ~6 GB
 THREADS = {"workers": 1, "threads": 2, "processes": False, "dashboard_address": "127.0.0.1:0"}
@@ -54,7 +54,7 @@ def test_the_psd_certificate_gives_the_osd_solution_value_for_value():
 def test_the_clipping_fit_is_sdts_value_for_value_without_its_dense_copy():
     from solardatatools.algorithms.clipping import ClippingDetection
 
-    from sdt_core.memory import peak_memory
+    from sdt_core.job.memory import peak_memory
 
     rng = np.random.default_rng(11)
     daily_max = np.concatenate([rng.beta(5, 2, 300), np.full(60, 0.8)])  # 60 clipped days

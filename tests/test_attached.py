@@ -17,7 +17,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from sdt_core import Attached, PlugUnusableError, get_plug, run
-from sdt_core.watchdog import PauseWatchdog
+from sdt_core.job.watchdog import PauseWatchdog
 
 from .conftest import run_sdt
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from sdt_core.results import LOG
+from sdt_core.output.results import LOG
 
 from .conftest import SDT
 

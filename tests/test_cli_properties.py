@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sdt_local import LocalSettings
 
 from sdt_core.cli import main
-from sdt_core.results import LOG
+from sdt_core.output.results import LOG
 
 DATA = "sample://?systems=2&days=2&real=false"
 INVENTORY = "--analysis=sdt_core.analysis:data_inventory"

@@ -11,7 +11,7 @@ import pytest
 
 from sdt_core import ClientPlug, SdtError, get_plug, open_data, run
 from sdt_core.dataplugs.sample import synthetic_system
-from sdt_core.plugins import registry
+from sdt_core.plugs.discovery import registry
 
 INVENTORY = "sdt_core.analysis:data_inventory"
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sdt_core import SdtError, open_data
-from sdt_core.analysis import data_inventory, process_key
-from sdt_core.runner import prepare
+from sdt_core import SdtError, open_data, run
+from sdt_core.analysis import data_inventory
+from sdt_core.job.task import process_key
 from sdt_core.testing import SECRET, free_port, load_key
 
 STAMPS = pd.date_range("2024-06-01", periods=3 * 288, freq="5min")
@@ -19,9 +19,9 @@ INVENTORY = "sdt_core.analysis:data_inventory"
 
 
 def refused(data, **options) -> str:
-    """The one line `sdt run` refuses with, before anything starts (prepare starts nothing)."""
+    """The one line `sdt run` refuses with, before anything starts (a dry run starts nothing)."""
     with pytest.raises(SdtError) as error:
-        prepare(data if not options else open_data(data, **options), analysis=INVENTORY)
+        run(data if not options else open_data(data, **options), analysis=INVENTORY, dry_run=True)
     return str(error.value)
 
 
@@ -68,9 +68,8 @@ def test_a_corrupt_file_and_a_system_without_data_are_their_keys_error_rows(tmp_
     (tmp_path / "system_id=2" / "p.parquet").write_bytes(b"PAR1 not really")
     (tmp_path / "system_id=3").mkdir()  # listed, but empty
     data = open_data(str(tmp_path))
-    ready = prepare(data, analysis=INVENTORY)  # key 1 is fine: the run starts
-    assert ready.selected == [("1",), ("2",), ("3",)]
-    rows = {key[0]: process_key(key, data, data_inventory) for key in ready.selected}
+    assert run(data, analysis=INVENTORY, dry_run=True).keys == 3  # key 1 is fine: the run starts
+    rows = {key[0]: process_key(key, data, data_inventory) for key in data.keys()}
     assert rows["1"]["status"] == "ok"
     assert (rows["2"]["status"], rows["2"]["stage"]) == ("error", "load")
     assert rows["2"]["error"].startswith("ValueError: not a readable Parquet file:")

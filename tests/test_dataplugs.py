@@ -135,7 +135,7 @@ def test_sample_data_command_writes_files_the_csv_plug_reads(sdt, tmp_path):
 
 
 def test_a_data_plug_that_cannot_list_its_keys_is_one_line(tmp_path):
-    from sdt_core.runner import _keys
+    from sdt_core.job.runner import _keys
 
     with pytest.raises(SdtError, match=rf"no data: {tmp_path} has no keys"):
         _keys(open_data(str(tmp_path)), None, None)
@@ -179,7 +179,8 @@ def test_core_applies_the_declared_power_column_and_time_zone():
 
 
 def test_the_worker_task_applies_them_too():
-    from sdt_core.analysis import data_inventory, process_key
+    from sdt_core.analysis import data_inventory
+    from sdt_core.job.task import process_key
 
     row = process_key(("t",), Table(power_column="ac_power"), data_inventory)
     assert (row["status"], row["max_power"]) == ("ok", 4.5)

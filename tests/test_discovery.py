@@ -14,7 +14,7 @@ import pytest
 
 from sdt_core import GROUP, list_plugs
 from sdt_core.errors import PlugUnusableError, UnknownPlugError
-from sdt_core.plugins import PlugRegistry
+from sdt_core.plugs.discovery import PlugRegistry
 
 HEAVY = ("dask", "distributed", "dask_cloudprovider", "boto3", "botocore", "aiobotocore", "azure", "pandas", "numpy")
 

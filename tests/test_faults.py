@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from sdt_core.results import LOG, RUN
+from sdt_core.output.results import LOG, RUN
 from sdt_core.testing import free_port
 
 from .conftest import SDT
@@ -29,7 +29,7 @@ from .conftest import SDT
 KEYS = 30
 DATA = f"sample://?systems={KEYS}&days=2&real=false"
 SMALL_ARGS = ["--workers", "2", "--threads", "1", "--memory", "1", "--set", "dashboard_address=127.0.0.1:0"]
-#: The periodic lines of the progress display (sdt_core.progress): not counted, they come with time.
+#: The periodic lines of the progress display (sdt_core.output.progress): not counted, they come with time.
 PROGRESS = "sdt run: "
 #: The first line of the closing summary of a run that completed.
 SUMMARY = re.compile(r"^\d+ keys: \d+ ok, \d+ failed")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sdt_core import run
-from sdt_core.measured import Measured
+from sdt_core.cloud.measured import Measured
 
 SMALL = {"workers": 1, "threads": 1, "dashboard_address": "127.0.0.1:0"}
 FARGATE = (

@@ -28,7 +28,7 @@ PUBLIC = {
 def plug_sources(scratch: Path) -> dict[str, str]:
     """The Python a plug author writes: the built-in plugs and their tests, the example, the
     walk-throughs' files, and what `sdt new-plug` writes."""
-    from sdt_core.newplug import write_plug
+    from sdt_core.plugs.template import write_plug
 
     sources = {str(p.relative_to(REPO)): p.read_text() for p in REPO.glob("plugins/*/**/*.py")}
     sources |= {str(p.relative_to(REPO)): p.read_text() for p in REPO.glob("examples/**/*.py")}

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from sdt_core.run_log import RunLog
-from sdt_core.terminal import Terminal
+from sdt_core.output.run_log import RunLog
+from sdt_core.output.terminal import Terminal
 
 from .conftest import SDT
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from sdt_core import SdtError, get_plug, run
-from sdt_core.results import LOG
+from sdt_core.output.results import LOG
 from sdt_core.testing import SECRET, live_processes
 
 from .conftest import SDT
@@ -427,7 +427,7 @@ def test_a_worker_replaced_for_memory_always_comes_back(tmp_path):
     """The watchdog replaces one worker five times in a row; each time its nanny starts a new one."""
     from distributed import Client, LocalCluster
 
-    from sdt_core.watchdog import _replace_worker
+    from sdt_core.job.watchdog import _replace_worker
 
     options = {"n_workers": 1, "threads_per_worker": 1, "memory_limit": "1GiB", "dashboard_address": "127.0.0.1:0"}
     with LocalCluster(host="127.0.0.1", **options) as cluster, Client(cluster, set_as_default=False) as client:

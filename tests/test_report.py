@@ -11,9 +11,9 @@ from bokeh.resources import INLINE
 
 from sdt_core import run
 from sdt_core.dataplugs.sample import write_sample_data
-from sdt_core.report import REPORT, write_report, written_at_exit
-from sdt_core.report.frames import SDT_FIELDS, masked, read_run
-from sdt_core.report.page import layout
+from sdt_core.output.report import REPORT, write_report, written_at_exit
+from sdt_core.output.report.frames import SDT_FIELDS, masked, read_run
+from sdt_core.output.report.page import layout
 from sdt_core.testing import SECRET
 
 SMALL = {"workers": 2, "threads": 1, "memory": 1, "dashboard_address": "127.0.0.1:0"}

@@ -17,8 +17,8 @@ import pytest
 
 from sdt_core import run
 from sdt_core.dataplugs.sample import REAL_SYSTEMS
-from sdt_core.progress import Progress
-from sdt_core.results import LOG
+from sdt_core.output.progress import Progress
+from sdt_core.output.results import LOG
 from sdt_core.testing import live_processes
 
 from .conftest import SDT

@@ -6,7 +6,7 @@ import dask.config
 import pytest
 
 from sdt_core import Settings, SettingsError, setting
-from sdt_core.settings import MASK, parse_text, validate
+from sdt_core.plugs.settings import MASK, parse_text, validate
 
 
 class DemoSettings(Settings):
@@ -215,13 +215,13 @@ def test_none_for_a_setting_that_cannot_be_none_is_refused_not_dropped():
     ],
 )
 def test_command_line_help_is_derived_from_the_type(tp, form, placeholder):
-    from sdt_core.settings import metavar, text_format
+    from sdt_core.plugs.settings import metavar, text_format
 
     assert (text_format(tp), metavar(tp)) == (form, placeholder)
 
 
 def test_dask_config_of_the_plug_is_read_from_sdt_namespace():
-    from sdt_core.plugins import registry
+    from sdt_core.plugs.discovery import registry
 
     with dask.config.set({"sdt.local.memory": 1.5}):
         assert registry().settings("local", {}).memory == 1.5

@@ -14,7 +14,7 @@ from distributed import Client, LocalCluster
 from uv import find_uv_bin
 
 from sdt_core.errors import VersionMismatchError
-from sdt_core.versions import PACKAGES, check_cluster, local_versions, parse_pip_list
+from sdt_core.plugs.versions import PACKAGES, check_cluster, local_versions, parse_pip_list
 
 OLD = {"dask": "2024.1.0", "distributed": "2024.1.0", "numpy": "1.26.4"}
 

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sdt_core.analysis import RESERVED
+from sdt_core.output.results import RESERVED
 
 REL_TOL = 1e-6
 

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.errors import SdtError, SettingsError
-from sdt_core.plugins import EntryPointRegistry, PlugInfo
-from sdt_core.settings import MASK, Options, parse_text, validate
+from sdt_core.plugs.discovery import EntryPointRegistry, PlugInfo
+from sdt_core.plugs.settings import MASK, Options, parse_text, validate
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from sdt_core.dataplugs import split_credentials
 from sdt_core.dataplugs.folders import Folder
 from sdt_core.errors import SettingsError
-from sdt_core.settings import setting
+from sdt_core.plugs.settings import setting
 
 INSTALL = "reading az:// and abfs:// needs adlfs: pip install 'sdt-core[abfs]'"
 

@@ -20,7 +20,7 @@ from sdt_core.dataplugs.frames import FrameError, read_power_csv
 from sdt_core.dataplugs.layout import FORMATS, Entry, Layout, LayoutError, detect
 from sdt_core.dataplugs.tables import ColumnOptions, read_frame
 from sdt_core.errors import SdtError
-from sdt_core.settings import setting
+from sdt_core.plugs.settings import setting
 
 if TYPE_CHECKING:
     import pandas as pd

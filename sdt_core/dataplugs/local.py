@@ -11,7 +11,7 @@ from typing import Any
 from sdt_core.dataplugs.folders import Folder
 from sdt_core.dataplugs.layout import Entry
 from sdt_core.errors import SettingsError
-from sdt_core.settings import setting
+from sdt_core.plugs.settings import setting
 
 
 @functools.cache

@@ -15,7 +15,7 @@ from typing import Any
 from sdt_core.dataplugs import split_credentials
 from sdt_core.dataplugs.folders import Folder
 from sdt_core.errors import SettingsError
-from sdt_core.settings import setting
+from sdt_core.plugs.settings import setting
 
 INSTALL = "reading s3:// needs s3fs: pip install 'sdt-core[s3]'"
 

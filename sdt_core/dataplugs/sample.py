@@ -18,7 +18,7 @@ import pandas as pd
 from sdt_core.dataplugs import DataPlug
 from sdt_core.dataplugs.frames import read_power_csv
 from sdt_core.errors import SettingsError
-from sdt_core.settings import setting
+from sdt_core.plugs.settings import setting
 
 #: The real sample systems shipped inside the solar-data-tools wheel (package sdt_dask).
 REAL_SYSTEMS = ("TAEFC1044741", "ZT162185000441C1203")

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from sdt_core.dataplugs.sample import REAL_SYSTEMS, real_sample_file, write_sample_data
-from sdt_core.report import REPORT, write_report
-from sdt_core.results import LOG, RUN
+from sdt_core.output.report import REPORT, write_report
+from sdt_core.output.results import LOG, RUN
 
 from ..conftest import run_sdt
 

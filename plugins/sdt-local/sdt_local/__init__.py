@@ -6,7 +6,17 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from sdt_core import Address, Host, RegisteredPlug, Settings, SettingsError, hookimpl, setting, worker_memory_gib
+from sdt_core import (
+    Address,
+    Host,
+    RegisteredPlug,
+    Settings,
+    SettingsError,
+    check_exposure,
+    hookimpl,
+    setting,
+    worker_memory_gib,
+)
 
 if TYPE_CHECKING:
     from distributed import LocalCluster
@@ -67,15 +77,8 @@ class LocalSettings(Settings):
             )
             if (host is None and name == "dashboard_address") or (host is not None and not host.is_loopback)
         ]
-        if not exposed:
-            return
-        what = " and ".join(exposed)
-        if not self.insecure:
-            raise SettingsError(
-                f"plug 'local': {what} can be reached from other machines, and the scheduler has no "
-                "authentication or TLS; give a loopback address such as 127.0.0.1, or --set insecure=true"
-            )
-        log.warning("local: %s can be reached from other machines (insecure=True): no authentication, no TLS", what)
+        fix = "give a loopback address such as 127.0.0.1, or --set insecure=true"
+        check_exposure("local", exposed, insecure=self.insecure, fix=fix)
 
     def _fit_cores(self) -> None:
         from dask.system import CPU_COUNT

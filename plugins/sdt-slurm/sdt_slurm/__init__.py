@@ -6,7 +6,17 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from sdt_core import Address, Host, RegisteredPlug, Settings, SettingsError, hookimpl, setting, worker_memory_gib
+from sdt_core import (
+    Address,
+    Host,
+    RegisteredPlug,
+    Settings,
+    SettingsError,
+    check_exposure,
+    hookimpl,
+    setting,
+    worker_memory_gib,
+)
 
 if TYPE_CHECKING:
     from dask_jobqueue import SLURMCluster
@@ -120,16 +130,11 @@ class SlurmSettings(Settings):
                 else []
             ),
         ]
-        if not exposed:
-            return
-        what = " and ".join(exposed)
-        if not self.insecure:
-            raise SettingsError(
-                f"plug 'slurm': {what} can be reached from other machines without authentication or "
-                "encryption; keep host=127.0.0.1 (workers on this machine), give --set tls=true (the "
-                "dashboard stays plain HTTP), or --set insecure=true"
-            )
-        log.warning("slurm: %s can be reached from other machines (insecure=True): no authentication, no TLS", what)
+        fix = (
+            "keep host=127.0.0.1 (workers on this machine), give --set tls=true (the dashboard stays "
+            "plain HTTP), or --set insecure=true"
+        )
+        check_exposure("slurm", exposed, insecure=self.insecure, fix=fix)
 
 
 @hookimpl

@@ -6,7 +6,7 @@ import logging
 import sys
 from typing import Any
 
-from sdt_core import Host, Settings, SettingsError, setting, worker_memory_gib
+from sdt_core import Host, Settings, SettingsError, check_exposure, setting, worker_memory_gib
 
 log = logging.getLogger("sdt_ssh")
 
@@ -153,13 +153,5 @@ class SSHSettings(Settings):
         return found
 
     def _check_exposure(self) -> None:
-        exposed = self.exposed()
-        if not exposed:
-            return
-        what = " and ".join(exposed)
-        if not self.insecure:
-            raise SettingsError(
-                f"plug 'ssh': {what} can be reached from other machines, with no authentication or TLS; "
-                "on a network you trust, give --set insecure=true"
-            )
-        log.warning("ssh: %s can be reached from other machines (insecure=True): no authentication, no TLS", what)
+        fix = "on a network you trust, give --set insecure=true"
+        check_exposure("ssh", self.exposed(), insecure=self.insecure, fix=fix)

@@ -1,6 +1,6 @@
 """What a run shows: a progress bar and a closing summary on stderr, and nothing else.
 
-Log records and warnings go to OUT/run.log (`sdt_core.run_log`); `-v` also shows them live,
+Log records and warnings go to OUT/run.log (`sdt_core.output.run_log`); `-v` also shows them live,
 `-q` shows only the summary, `--json` prints each finished key's row on stdout as one JSON
 line. While the cluster runs, whatever this process and the processes it starts (a local
 plug's workers) write to their stdout and stderr goes to OUT/logs/stderr.log instead of
@@ -9,19 +9,16 @@ the terminal; the run's own output goes to the terminal through copies of its de
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from sdt_core.progress import Progress
-
-if TYPE_CHECKING:
-    from sdt_core.runner import RunSummary
+from sdt_core.output.progress import Progress
+from sdt_core.output.summary import RunSummary, summary_lines
 
 #: How loud a run is, quietest first.
 LEVELS = ("quiet", "normal", "verbose")
@@ -116,45 +113,6 @@ class Terminal:
     def summary(self, summary: RunSummary) -> None:
         """The closing summary on stderr."""
         print("\n".join(summary_lines(summary)), file=self.err, flush=True)
-
-
-def summary_lines(summary: RunSummary) -> list[str]:
-    """Counts by status, the top error kinds, and where the results, report and logs are."""
-    earlier = f" ({summary.earlier} done by an earlier run)" if summary.earlier else ""
-    lines = [f"{summary.keys} keys: {summary.ok} ok, {summary.failed} failed{earlier} in {summary.seconds} s"]
-    if summary.error_kinds:
-        kinds = "; ".join(f"{n} x {kind}" for kind, n in summary.error_kinds[:3])
-        more = f"; {len(summary.error_kinds) - 3} more kinds" if len(summary.error_kinds) > 3 else ""
-        lines.append(f"Errors: {kinds}{more}")
-    if summary.cluster:
-        lines.append(summary.cluster)
-    lines.append(f"Summary: {summary.summary_csv} and {summary.summary_parquet}")
-    if summary.fleet_report:
-        lines.append(f"Fleet report: {summary.fleet_report}")
-    if summary.report:
-        lines.append(f"Dask report: {summary.report}")
-    if summary.logs:
-        lines.append(f"Logs: {summary.logs[0].parent}/ ({_logs_text(summary.logs)})")
-    if summary.run_log is not None:
-        lines.append(f"{summary.log_records} warnings and log records in {summary.run_log}")
-    return lines
-
-
-def _logs_text(logs: Iterable[Path]) -> str:
-    names = [path.name for path in logs]
-    workers = sum(name.startswith("worker-") for name in names)
-    parts = (["scheduler"] if "scheduler.log" in names else []) + [f"{workers} worker{'s' * (workers != 1)}"]
-    return " and ".join(parts)
-
-
-def error_kinds(rows: Iterable[Mapping[str, Any]]) -> tuple[tuple[str, int], ...]:
-    """The error rows' kinds, most common first: "ValueError in analysis"."""
-    kinds = collections.Counter(
-        f"{str(row.get('error') or 'error').split(':', 1)[0]} in {row.get('stage')}"
-        for row in rows
-        if row.get("status") == "error"
-    )
-    return tuple(kinds.most_common())
 
 
 def _fileno(stream: Any) -> int | None:

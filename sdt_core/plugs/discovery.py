@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pluggy
 
-from sdt_core import hookspecs
 from sdt_core.errors import PlugUnusableError, UnknownPlugError
-from sdt_core.imports import import_object, importable
-from sdt_core.settings import Options, SettingInfo, Settings, validate
+from sdt_core.plugs import hookspecs
+from sdt_core.plugs.imports import import_object, importable
+from sdt_core.plugs.settings import Options, SettingInfo, Settings, validate
 
 if TYPE_CHECKING:
     from distributed.deploy.cluster import Cluster
 
-    from sdt_core.plan import ClusterPlan
+    from sdt_core.plugs.plan import ClusterPlan
 
 #: The entry-point group of cluster plugs: each entry point's name is a plug's name, its value a module of hooks.
 GROUP = "sdt_core.plugs"

@@ -59,7 +59,7 @@ def reach_from_worker(key: tuple[Any, ...], packed: bytes) -> str | None:
     Only the store's answer counts (a missing path, denied access, no endpoint, a library
     missing): data it reached but could not parse is the key's own error row.
     """
-    from sdt_core.analysis import _unpack
+    from sdt_core.job.task import _unpack
 
     try:
         data = _unpack(packed)[0]

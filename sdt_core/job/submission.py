@@ -17,9 +17,9 @@ from typing import Any
 
 from sdt_core.analysis import ERROR_LENGTH
 from sdt_core.errors import RunFailed
-from sdt_core.progress import Progress
-from sdt_core.results import CLUSTER_STAGE, MEMORY_STAGE, WORKER_STAGE
-from sdt_core.watchdog import PauseWatchdog
+from sdt_core.job.watchdog import PauseWatchdog
+from sdt_core.output.progress import Progress
+from sdt_core.output.results import CLUSTER_STAGE, MEMORY_STAGE, WORKER_STAGE
 
 
 def submit_all(

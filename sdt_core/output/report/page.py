@@ -19,9 +19,9 @@ from bokeh.models.layouts import LayoutDOM
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
-from sdt_core.report import frames
-from sdt_core.report.frames import RunTables
-from sdt_core.report.widgets import (
+from sdt_core.output.report import frames
+from sdt_core.output.report.frames import RunTables
+from sdt_core.output.report.widgets import (
     COLORS,
     OTHER_COLOR,
     WIDTH,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from importlib.metadata import distribution
 from pathlib import Path
 
-from sdt_core.versions import PYTHON, local_versions
+from sdt_core.plugs.versions import PYTHON, local_versions
 
 DOCKERFILE = """\
 # Worker and scheduler image for sdt-core, written by `sdt image` from the client's versions.

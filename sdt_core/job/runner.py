@@ -23,51 +23,25 @@ from typing import Any
 
 import dask.config
 
-from sdt_core import acceleration, signals
-from sdt_core.analysis import (
-    Analysis,
-    check_pipeline_options,
-    load_analysis,
-    pack,
-    process_packed_key,
-    sdt_pipeline,
-)
-from sdt_core.clientplug import ClientPlug, get_plug
-from sdt_core.cluster_logs import LOGS, ClusterLogs
+from sdt_core import acceleration
+from sdt_core.analysis import Analysis, check_pipeline_options, load_analysis, sdt_pipeline
 from sdt_core.dataplugs import DataPlug, open_data
-from sdt_core.dataplugs.access import check_before_start, check_on_worker
 from sdt_core.errors import SdtError
-from sdt_core.report import written_at_exit
-from sdt_core.results import ResultLog
-from sdt_core.run_log import RUN_LOG, RunLog
-from sdt_core.submission import submit_all
-from sdt_core.terminal import STDERR_LOG, Terminal, error_kinds
+from sdt_core.job import signals
+from sdt_core.job.access import check_before_start, check_on_worker
+from sdt_core.job.submission import submit_all
+from sdt_core.job.task import pack, process_packed_key
+from sdt_core.output.cluster_logs import LOGS, ClusterLogs
+from sdt_core.output.report import written_at_exit
+from sdt_core.output.results import SUMMARY, ResultLog
+from sdt_core.output.run_log import RUN_LOG, RunLog
+from sdt_core.output.summary import RunSummary, error_kinds
+from sdt_core.output.terminal import STDERR_LOG, Terminal
+from sdt_core.plugs.clientplug import ClientPlug, get_plug
 
 REPORT = "dask-report.html"
 TASK_STREAM = "task-stream"  # the scheduler plugin Dask's performance report records tasks with
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What a run did and where its results are."""
-
-    out: Path
-    keys: int
-    ok: int
-    failed: int
-    earlier: int  # keys done by an earlier run of the same folder (--resume)
-    seconds: float
-    summary_csv: Path
-    summary_parquet: Path
-    report: Path | None
-    mode: str = "exact"  # "fast": SDT's fast path (sdt_core.acceleration); "exact": SDT as released
-    fleet_report: Path | None = None  # OUT/report.html (sdt_core.report); None: not asked for, or it failed
-    error_kinds: tuple[tuple[str, int], ...] = ()  # ("ValueError in analysis", keys), most common first
-    run_log: Path | None = None  # this run's warnings and log records (sdt_core.run_log)
-    log_records: int = 0  # how many it wrote there
-    logs: tuple[Path, ...] = ()  # the scheduler's and workers' logs it saved (sdt_core.cluster_logs)
-    cluster: str = ""  # who owns the cluster: started by the plug (closed) or attached to (left running)
 
 
 @dataclass(frozen=True)
@@ -80,48 +54,8 @@ class Prepared:
     cluster_plug: ClientPlug
     selected: list[tuple[Any, ...]]
     run_id: dict[str, Any]
-
-
-def prepare(
-    data: str | DataPlug | None = None,
-    *,
-    plug: str | ClientPlug = "local",
-    settings: Mapping[str, Any] | None = None,
-    analysis: str | Analysis | None = None,
-    loss_analysis: bool = False,
-    pipeline: Mapping[str, Any] | None = None,
-    keys: Iterable[Any] | None = None,
-    limit: int | None = None,
-    max_in_flight: int = 10_000,
-    retries: int = 3,
-    exact_sdt: bool | None = None,
-) -> Prepared:
-    """Check every input of a run (arguments as `run`'s), list its keys; start and write nothing.
-
-    Raises `SdtError` with one line on bad input.
-    """
-    _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
-    data_plug = _data_plug(data)
-    function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
-    exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
-    with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
-        cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
-    selected = _keys(data_plug, keys, limit)
-    check_before_start(data_plug, cluster_plug, selected[0])
-    fast = _fast_path(exact)
-    run_id = {
-        "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
-        "analysis": analysis_id,
-        "sdt_mode": "fast" if fast else "exact",
-        "sdt": {
-            "solar-data-tools": acceleration.sdt_version(),
-            "substitutions": [s.record() for s in fast],
-        },
-        "cluster": repr(cluster_plug),
-        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "sdt_core": version("sdt-core"),
-    }
-    return Prepared(data_plug, function, fast, cluster_plug, selected, run_id)
+    max_in_flight: int
+    retries: int
 
 
 def run(
@@ -143,32 +77,73 @@ def run(
     biggest_first: bool = True,
     exact_sdt: bool | None = None,
     terminal: Terminal | None = None,
+    dry_run: bool = False,
 ) -> RunSummary:
     """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
 
     `data` is a directory, a data plug URL (`s3://bucket/prefix`) or a DataPlug; None is the
     embedded sample set. Keys go biggest first when the data plug can weigh them. SDT runs on
     its fast path unless `exact_sdt` (default: dask config `sdt.exact-sdt`, else False).
-    `report`: the fleet report (OUT/report.html, `sdt_core.report`) and Dask's performance report.
+    `report`: the fleet report (OUT/report.html, `sdt_core.output.report`) and Dask's performance report.
     `terminal` says what to show (default: progress; log records and warnings go to
     OUT/run.log, the cluster's logs to OUT/logs/). Raises `SdtError` on bad input, before
-    anything starts.
+    anything starts. `dry_run`: check every input and list the keys, then stop: nothing is
+    started or written, and the summary's `keys` counts what a run would do.
     """
     started = time.monotonic()
-    terminal = terminal or Terminal()
-    ready = prepare(
-        data,
-        plug=plug,
-        settings=settings,
-        analysis=analysis,
-        loss_analysis=loss_analysis,
-        pipeline=pipeline,
-        keys=keys,
-        limit=limit,
-        max_in_flight=max_in_flight,
-        retries=retries,
-        exact_sdt=exact_sdt,
-    )
+    _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
+    data_plug = _data_plug(data)
+    function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
+    exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
+    with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
+        cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
+    selected = _keys(data_plug, keys, limit)
+    check_before_start(data_plug, cluster_plug, selected[0])
+    fast = _fast_path(exact)
+    mode = "fast" if fast else "exact"
+    run_id = {
+        "data": {"plug": _name(type(data_plug)), "options": data_plug.public_dict()},
+        "analysis": analysis_id,
+        "sdt_mode": mode,
+        "sdt": {
+            "solar-data-tools": acceleration.sdt_version(),
+            "substitutions": [s.record() for s in fast],
+        },
+        "cluster": repr(cluster_plug),
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "sdt_core": version("sdt-core"),
+    }
+    if dry_run:
+        folder = Path(out)
+        return RunSummary(
+            folder,
+            len(selected),
+            0,
+            0,
+            0,
+            round(time.monotonic() - started, 1),
+            folder / f"{SUMMARY}.csv",
+            folder / f"{SUMMARY}.parquet",
+            None,
+            mode,
+            cluster=repr(cluster_plug),
+            dry_run=True,
+        )
+    ready = Prepared(data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries)
+    return _run(ready, Path(out), resume, report, progress_interval, biggest_first, terminal or Terminal(), started)
+
+
+def _run(
+    ready: Prepared,
+    out: Path,
+    resume: bool,
+    report: bool,
+    progress_interval: float,
+    biggest_first: bool,
+    terminal: Terminal,
+    started: float,
+) -> RunSummary:
+    """The run itself, once every input was checked: the folder, the cluster, the keys, the summary."""
     data_plug, selected, cluster_plug = ready.data_plug, ready.selected, ready.cluster_plug
     # The folder is this run's until the end; its fleet report is written at the end, whatever happens.
     with ResultLog(Path(out), ready.run_id, resume) as log, written_at_exit(Path(out), report) as fleet_report:
@@ -208,7 +183,9 @@ def run(
                                     records.attach(client)
                                     logs.outlive_ctrl_c()
                                 check_on_worker(client, packed, todo[0], where)
-                                submit_all(client, todo, task, record, progress, max_in_flight, retries, owned)
+                                submit_all(
+                                    client, todo, task, record, progress, ready.max_in_flight, ready.retries, owned
+                                )
                             finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
                                 progress.close()
                                 saved = logs.save()

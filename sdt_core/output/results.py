@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from sdt_core.errors import RunFailed, SdtError
-from sdt_core.folder_lock import FolderLock
+from sdt_core.output.folder_lock import FolderLock
 
 LOG = "results.jsonl"
 RUN = "run.json"
 SUMMARY = "summary"
-#: Stages of the rows written for a task the cluster could not finish (sdt_core.submission).
+#: Stages of the rows written for a task the cluster could not finish (sdt_core.job.submission).
 CLUSTER_STAGE = "cluster"  # the cluster went away: transient, a resume runs the key again
 WORKER_STAGE = "worker"  # the key killed its worker process every time it ran
 MEMORY_STAGE = "memory"  # the key kept its worker paused for memory
@@ -31,6 +31,26 @@ SETUP_STAGE = "setup"  # the worker could not load the data plug or the analysis
 TRANSIENT_STAGES = (CLUSTER_STAGE, SETUP_STAGE)
 #: What must match for a resume to go on with a folder.
 IDENTITY = ("data", "analysis", "sdt_mode")
+#: Row fields sdt-core writes itself; an analysis returning one of them fails its key.
+RESERVED = frozenset(
+    {
+        "key",
+        "status",
+        "stage",
+        "error",
+        "start_time",
+        "load_s",
+        "analysis_s",
+        "total_s",
+        "worker",
+        "worker_log",
+        "peak_memory_mb",
+        "sdt_mode",
+        "sdt_substitutions",
+        "sdt_fallback",
+        "power_column",
+    }
+)
 
 
 def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:

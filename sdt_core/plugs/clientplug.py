@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sdt_core.attached import Attached
 from sdt_core.errors import ClusterStartError, PlugUnusableError, SdtError
-from sdt_core.imports import import_object, importable
-from sdt_core.plugins import registry
+from sdt_core.plugs.attached import Attached
+from sdt_core.plugs.discovery import registry
+from sdt_core.plugs.imports import import_object, importable
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from distributed import Client
     from distributed.deploy.cluster import Cluster
 
-    from sdt_core.plan import ClusterPlan
+    from sdt_core.plugs.plan import ClusterPlan
 
 
 class _DaskConfigModule:
@@ -154,7 +154,7 @@ class RegisteredPlug(ClientPlug):
         import dask.config
         from distributed import Client
 
-        from sdt_core.versions import check_cluster
+        from sdt_core.plugs.versions import check_cluster
 
         plugs = registry()
         config = plugs.dask_config(self.plug, self.settings) | self.config_overrides

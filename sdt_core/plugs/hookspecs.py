@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 
     from distributed.deploy.cluster import Cluster
 
-    from sdt_core.attached import Attached
-    from sdt_core.plan import ClusterPlan
-    from sdt_core.settings import Settings
+    from sdt_core.plugs.attached import Attached
+    from sdt_core.plugs.plan import ClusterPlan
+    from sdt_core.plugs.settings import Settings
 
 PROJECT = "sdt_core"
 hookspec = pluggy.HookspecMarker(PROJECT)

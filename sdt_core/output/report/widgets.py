@@ -28,7 +28,7 @@ from bokeh.models.layouts import LayoutDOM
 from bokeh.models.widgets import DataTable, Div, NumberFormatter, StringFormatter, TableColumn, TextInput
 from bokeh.plotting import figure
 
-from sdt_core.report.frames import few
+from sdt_core.output.report.frames import few
 
 WIDTH = 1180
 #: The color of a key that links to its row.

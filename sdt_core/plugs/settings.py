@@ -202,7 +202,7 @@ def _check_type(tp: Any, value: Any) -> tuple[bool, Any]:
     if tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
         return ok, float(value) if ok else value
-    if hasattr(tp, "sdt_check"):  # sdt_core.setting_types
+    if hasattr(tp, "sdt_check"):  # sdt_core.plugs.setting_types
         try:
             return True, tp.sdt_check(value)
         except (TypeError, ValueError):
@@ -236,7 +236,7 @@ def _expected(tp: Any) -> str:
         return "a mapping of {} to {}".format(*map(type_name, typing.get_args(tp)))
     if typing.get_origin(tp) is list:
         return f"a list of {type_name(typing.get_args(tp)[0])}"
-    if hasattr(tp, "expected"):  # sdt_core.setting_types
+    if hasattr(tp, "expected"):  # sdt_core.plugs.setting_types
         return str(tp.expected)
     return _EXPECTED.get(tp, f"of type {type_name(tp)}")
 

@@ -1,6 +1,6 @@
 """A run folder as the tables of the fleet report: what run.json says, and each key's last row.
 
-Everything here is plain pandas; `sdt_core.report.page` lays the tables out. Secrets are
+Everything here is plain pandas; `sdt_core.output.report.page` lays the tables out. Secrets are
 masked in run.json already; `masked` masks again whatever a name says is secret.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 from sdt_core.errors import SdtError
-from sdt_core.results import LOG, RUN, log_rows
-from sdt_core.settings import _SECRET_NAME, MASK
+from sdt_core.output.results import LOG, RUN, log_rows
+from sdt_core.plugs.settings import _SECRET_NAME, MASK
 
 #: SDT report fields whose distribution the report draws, and what it calls them.
 SDT_FIELDS = {

@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 
 def write_report(folder: Path) -> Path:
     """Write `folder`/report.html from the run in `folder`; `SdtError` if it holds no run."""
-    from sdt_core.report.frames import read_run
-    from sdt_core.report.page import render
+    from sdt_core.output.report.frames import read_run
+    from sdt_core.output.report.page import render
 
     text = render(read_run(folder))
     path, partial = folder / REPORT, folder / f".{REPORT}.partial"

@@ -38,7 +38,7 @@ def write_plug(name: str, folder: Path | None = None) -> list[Path]:
         "core_version": version("sdt-core"),
     }
     written = []
-    for source, relative in _templates(files("sdt_core") / "templates" / TEMPLATE, Path()):
+    for source, relative in _templates(files("sdt_core.plugs") / "templates" / TEMPLATE, Path()):
         target = folder / Path(*(package if part == "package" else part for part in relative.parts))
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(string.Template(source.read_text()).substitute(values))

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from distributed.diagnostics.plugin import WorkerPlugin
 
 if TYPE_CHECKING:
-    from sdt_core.clientplug import ClientPlug
+    from sdt_core.plugs.clientplug import ClientPlug
 
 LOGS = "logs"
 #: How long collecting the logs may take in all, in seconds: a dead worker must not hang the end of a run.

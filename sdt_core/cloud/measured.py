@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.errors import SdtError
-from sdt_core.results import LOG, RUN
+from sdt_core.output.results import LOG, RUN
 
 if TYPE_CHECKING:
-    from sdt_core.plan import ClusterPlan
-    from sdt_core.settings import Settings
+    from sdt_core.plugs.plan import ClusterPlan
+    from sdt_core.plugs.settings import Settings
 
 
 @dataclass(frozen=True)
