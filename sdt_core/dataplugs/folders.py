@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from sdt_core.dataplugs import DataPlug, mask_url
-from sdt_core.dataplugs.datasets import partition_folder, partition_of, system_dataset
+from sdt_core.dataplugs.datasets import partition_folder, system_dataset
 from sdt_core.dataplugs.frames import FrameError, read_power_csv
 from sdt_core.dataplugs.layout import FORMATS, Entry, Layout, LayoutError, detect
 from sdt_core.dataplugs.tables import ColumnOptions, read_frame
@@ -119,10 +120,9 @@ class Folder(DataPlug):
         if layout.kind == "files":
             return [key for key in map(layout.key_of, sorted(e.name for e in self._listing() if not e.folder)) if key]
         if layout.kind == "partitions":
-            values = {
-                p[1] for p in (partition_of(e.name) for e in self._listing() if e.folder) if p and p[0] == layout.system
-            }
-            return [(value,) for value in _natural(values)]
+            start = f"{layout.system}="
+            values = {e.name[len(start) :] for e in self._listing() if e.folder and e.name.startswith(start)}
+            return [(unquote(value),) for value in _natural(values - {""})]
         return [(value,) for value in self._column_values(str(layout.system))]
 
     def _column_values(self, column: str) -> list[Any]:
@@ -221,4 +221,7 @@ class Folder(DataPlug):
 
 def _natural(values: Iterable[Any]) -> list[Any]:
     """Sorted, numbers by value: 2 before 10, also when they are folder names."""
-    return sorted(values, key=lambda v: (0, int(v), "") if str(v).isdigit() else (1, 0, str(v)))
+    values = list(values)
+    if all(isinstance(v, int) or (isinstance(v, str) and v.isdigit()) for v in values):
+        return sorted(values, key=int)
+    return sorted(values, key=str)
