@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -55,6 +56,15 @@ def install_debian(session: nox.Session, packages: list[str]) -> None:
     )
 
 
+def install_npm(session: nox.Session, package: str, command: str) -> None:
+    """Install an npm package globally unless its `command` is on PATH (a service the tests start)."""
+    if shutil.which(command):
+        return
+    if not shutil.which("npm"):
+        install_debian(session, ["nodejs", "npm"])
+    session.run("npm", "install", "-g", "--no-fund", "--no-audit", "--loglevel=error", package, external=True)
+
+
 def sync_workspace(session: nox.Session) -> None:
     """The uv workspace, all extras and the test tools, into the session's environment."""
     session.run_install(
@@ -75,6 +85,7 @@ def tests(session: nox.Session) -> None:
     Each plug's own tests run once, in its `plug` session (installed alone, not editable);
     `nox -s tests -- tests plugins` runs both here.
     """
+    install_npm(session, "azurite", "azurite-blob")  # Azure Blob Storage on loopback (sdt_core.testing.azurite)
     sync_workspace(session)
     session.run("pytest", *(session.posargs or ["tests"]))
 
