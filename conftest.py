@@ -8,6 +8,8 @@ gets the same by importing these names in its own root conftest.py.
 
 from sdt_core.testing import (  # noqa: F401
     aws,
+    azure_blob,
+    azurite,
     dask_scratch,
     leak_check,
     moto_server,

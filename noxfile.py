@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
@@ -11,11 +12,15 @@ nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["lint", "tests", "plug", "report"]
 
-PLUGS = ["local", "fargate", "azure", "address", "ssh", "slurm"]
+PLUGS = ["local", "fargate", "azure", "address", "ssh", "slurm", "gateway"]
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.2", "psutil>=5.9"]
 #: What a plug's own tests need beyond TEST_TOOLS: fargate's run against moto's AWS API, address's
-#: make TLS certificates.
-PLUG_TEST_TOOLS = {"fargate": ["moto[server]>=5.0", "boto3>=1.28"], "address": ["cryptography>=42"]}
+#: make TLS certificates, gateway's start a real Dask Gateway server.
+PLUG_TEST_TOOLS = {
+    "fargate": ["moto[server]>=5.0", "boto3>=1.28"],
+    "address": ["cryptography>=42"],
+    "gateway": ["dask-gateway-server[local]>=2024.1.0"],
+}
 #: Debian packages of the real services a plug's tests start (their fixtures start and stop them).
 PLUG_DEBIAN_PACKAGES: dict[str, list[str]] = {
     "ssh": ["openssh-server", "openssh-client"],  # sshd (tests/conftest.py)
@@ -51,6 +56,15 @@ def install_debian(session: nox.Session, packages: list[str]) -> None:
     )
 
 
+def install_npm(session: nox.Session, package: str, command: str) -> None:
+    """Install an npm package globally unless its `command` is on PATH (a service the tests start)."""
+    if shutil.which(command):
+        return
+    if not shutil.which("npm"):
+        install_debian(session, ["nodejs", "npm"])
+    session.run("npm", "install", "-g", "--no-fund", "--no-audit", "--loglevel=error", package, external=True)
+
+
 def sync_workspace(session: nox.Session) -> None:
     """The uv workspace, all extras and the test tools, into the session's environment."""
     session.run_install(
@@ -71,6 +85,7 @@ def tests(session: nox.Session) -> None:
     Each plug's own tests run once, in its `plug` session (installed alone, not editable);
     `nox -s tests -- tests plugins` runs both here.
     """
+    install_npm(session, "azurite", "azurite-blob")  # Azure Blob Storage on loopback (sdt_core.testing.azurite)
     sync_workspace(session)
     session.run("pytest", *(session.posargs or ["tests"]))
 

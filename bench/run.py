@@ -281,6 +281,39 @@ def bench_start(repeats: int) -> dict[str, Any]:
     }
 
 
+def bench_data_loading(repeats: int, systems: int, days: int) -> dict[str, Any]:
+    """Load time per system-year of each source against the fast pipeline's, in one process (bench/loading.py)."""
+    args = ["loading", "--systems", str(systems), "--days", str(days), "--repeats", str(max(2, repeats))]
+    return measure(args)
+
+
+def bench_data_listing(keys: int) -> dict[str, Any]:
+    """Keys of a dataset of `keys` partition folders, listed from the names alone."""
+    return measure(["listing", "--keys", str(keys)])
+
+
+def data_lines(results: dict[str, Any]) -> list[str]:
+    """The rows of the data figures: each source's load per system-year against the fast pipeline."""
+    lines = []
+    if "data_loading" in results:
+        r = results["data_loading"]
+        pipeline = r["pipeline_s_per_system_year"]
+        for name, ratio in r["ratio"].items():
+            load = r["load_s_per_system_year"][name]["median"]
+            target = "<= 0.1" if "csv" not in name else ""
+            lines.append(
+                f"| data load per system-year, {name}, vs the fast pipeline ({r['systems']} systems of "
+                f"{r['days']} days) | {fmt(ratio, '', 3)} x ({load:.3f} s vs {pipeline:.2f} s) | {target} |"
+            )
+    if "data_listing" in results:
+        r = results["data_listing"]
+        lines.append(
+            f"| keys of a partitioned dataset of {r['keys']:,} systems (folder names, no file read) | "
+            f"{r['seconds']:.2f} s (a bare os.listdir: {r['listdir_seconds']:.2f} s) | seconds |"
+        )
+    return lines
+
+
 def machine() -> dict[str, Any]:
     packages = ("sdt-core", "dask", "distributed", "solar-data-tools", "pandas", "numpy")
     return {
@@ -360,6 +393,7 @@ def table(results: dict[str, Any]) -> str:
             f"| start overhead vs Client(LocalCluster(...)) | {fmt(s['ratio'])} x "
             f"({s['seconds']['ours']['median']:.2f} vs {s['seconds']['raw']['median']:.2f} s) | <= 1.1 |"
         )
+    lines += data_lines(results)
     return "\n".join(lines) + "\n" + stage_table(results)
 
 
@@ -466,8 +500,13 @@ def main() -> None:
             "runner_pipeline",
             "order",
             "runner_loss",
+            "data_loading",
+            "data_listing",
         ],
     )
+    parser.add_argument("--data-systems", type=int, default=4, help="systems of the data loading figures")
+    parser.add_argument("--data-days", type=int, default=365, help="days of each of them")
+    parser.add_argument("--data-keys", type=int, default=100_000, help="systems of the key listing figure")
     args = parser.parse_args()
     results: dict[str, Any] = {"machine": machine(), "repeats": args.repeats}
     if args.merge and (RESULTS / "latest.json").exists():
@@ -493,6 +532,8 @@ def main() -> None:
             1, ["runner-ours", "--synthetic", "20", "--proof", "--loss", "--no-report"]
         ),
         "stages": bench_stages,
+        "data_loading": lambda: bench_data_loading(args.repeats, args.data_systems, args.data_days),
+        "data_listing": lambda: bench_data_listing(args.data_keys),
     }
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sdt-bench-") as scratch:

@@ -172,9 +172,21 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
     return profile_pipeline(args.key, fast=not args.exact)
 
 
+def loading(args: argparse.Namespace) -> dict[str, Any]:
+    from loading import measure_loads
+
+    return measure_loads(args.systems, args.days, args.repeats)
+
+
+def listing(args: argparse.Namespace) -> dict[str, Any]:
+    from loading import measure_listing
+
+    return measure_listing(args.keys)
+
+
 VARIANTS = {
     f.__name__.replace("_", "-"): f
-    for f in (runner_ours, runner_original, scale_ours, scale_raw, start_ours, start_raw, stages)
+    for f in (runner_ours, runner_original, scale_ours, scale_raw, start_ours, start_raw, stages, loading, listing)
 }
 
 if __name__ == "__main__":
@@ -189,6 +201,9 @@ if __name__ == "__main__":
     parser.add_argument("--proof", action="store_true", help="synthetic systems of the proof set's lengths")
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--key", action="append", default=[], help="only these keys")
+    parser.add_argument("--systems", type=int, default=4, help="systems of the data loading variant")
+    parser.add_argument("--days", type=int, default=365, help="days of each of them")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of the sources, in alternating order")
     arguments = parser.parse_args()
     result = VARIANTS[arguments.variant](arguments)
     print("BENCH-RESULT " + json.dumps(result), flush=True)

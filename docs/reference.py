@@ -26,7 +26,16 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         "group `sdt_core.plugs`. Each hook is called by name with the arguments shown; a hook may take "
         "fewer of them.",
         "sdt_core.plugs.hookspecs",
-        ["plug_settings", "make_cluster", "preflight", "configure_dask", "plan_cluster", "cluster_logs", "clean_up"],
+        [
+            "plug_settings",
+            "make_cluster",
+            "preflight",
+            "configure_dask",
+            "plan_cluster",
+            "cluster_logs",
+            "workers_share_files",
+            "clean_up",
+        ],
     ),
     ("Marking hooks", "", "sdt_core", ["hookimpl", "GROUP"]),
     (
@@ -109,6 +118,9 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
             "free_port",
             "moto_server",
             "aws",
+            "azurite",
+            "azure_blob",
+            "AZURITE_KEY",
             "dask_scratch",
             "pytest_runtest_makereport",
             "pytest_addoption",

@@ -33,10 +33,13 @@ import psutil
 import pytest
 
 __all__ = [
+    "AZURITE_KEY",
     "MARKER",
     "SECRET",
     "RecordingBackend",
     "aws",
+    "azure_blob",
+    "azurite",
     "dask_scratch",
     "free_port",
     "leak_check",
@@ -224,6 +227,65 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield moto_server
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).close()
+
+
+#: The account key of Azurite's development account `devstoreaccount1`, as Azurite documents it (not a secret).
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+AZURITE_ACCOUNT = "devstoreaccount1"
+#: In memory (no files left), quiet, any API version, and no telemetry (it would call Azure).
+AZURITE_OPTIONS = ("--inMemoryPersistence", "--silent", "--skipApiVersionCheck", "--disableTelemetry")
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[Any], what: str, timeout: float = 60) -> None:
+    """Wait until `process` listens on 127.0.0.1:`port`; RuntimeError if it ends or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[str]:
+    """Azure Blob Storage on loopback: Azurite's blob service (`npm install -g azurite`), in memory,
+    without telemetry; yields the connection string of its development account."""
+    command = shutil.which("azurite-blob")
+    if command is None:
+        raise RuntimeError("azurite-blob is not installed: npm install -g azurite (the nox tests session does)")
+    port = free_port()
+    server = subprocess.Popen(
+        [command, "--blobHost", "127.0.0.1", "--blobPort", str(port), *AZURITE_OPTIONS],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, server, "azurite-blob")
+        yield (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture
+def azure_blob(azurite: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """This process and every process it starts reach Azurite through AZURE_STORAGE_CONNECTION_STRING;
+    every container is deleted after the test. Yields the connection string."""
+    from azure.storage.blob import BlobServiceClient
+
+    for name in ("AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite)
+    yield azurite
+    with BlobServiceClient.from_connection_string(azurite) as service:
+        for container in service.list_containers():
+            service.delete_container(container.name)
 
 
 # Secrets: tests give SECRET wherever a secret goes (environment, credentials, tokens); a test

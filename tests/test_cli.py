@@ -17,7 +17,7 @@ from sdt_core.testing import live_processes
 from .conftest import SDT
 
 #: The built-in plugs, all installed in the suite's environment, as an unknown plug's error lists them.
-PLUGS = "address, azure, fargate, local, slurm, ssh"
+PLUGS = "address, azure, fargate, gateway, local, slurm, ssh"
 
 SMALL_LOCAL = ("up", "local", "--workers", "2", "--threads", "1", "--memory", "1", "--dashboard-address", "127.0.0.1:0")
 

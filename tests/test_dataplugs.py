@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from sdt_core import DataPlug, SdtError, SettingsError, list_data_plugs, open_data, setting
-from sdt_core.dataplugs.csv import CsvDirectory
 from sdt_core.dataplugs.frames import check_span, power_frame, read_power_csv
+from sdt_core.dataplugs.local import LocalFiles
 from sdt_core.dataplugs.sample import REAL_SYSTEMS, SampleData, real_sample_file, synthetic_system
 from sdt_core.errors import UnknownPlugError
 
@@ -25,13 +25,17 @@ def wide_csv(path, **columns):
 
 def test_built_in_data_plugs_are_discovered_like_third_party_ones():
     plugs = {p.name: p for p in list_data_plugs()}
-    assert {"file", "s3", "sample"} <= set(plugs)
-    assert all(plugs[n].status == "ok" and plugs[n].distribution == "sdt-core" for n in ("file", "s3", "sample"))
-    assert {s.name for s in plugs["file"].settings} == {"path", "ext", "power_column", "timestamp_column", "time_zone"}
+    built_in = ("file", "csv", "parquet", "s3", "az", "abfs", "sample")
+    assert set(built_in) <= set(plugs)
+    assert all(plugs[n].status == "ok" and plugs[n].distribution == "sdt-core" for n in built_in)
+    assert {s.name for s in plugs["file"].settings} == {
+        *("path", "format", "ext", "system_column", "timestamp_column", "power_column"),
+        *("channel_column", "value_column", "time_zone"),
+    }
 
 
 def test_a_directory_or_url_opens_the_plug_of_its_scheme(tmp_path):
-    assert isinstance(open_data(str(tmp_path)), CsvDirectory)
+    assert isinstance(open_data(str(tmp_path)), LocalFiles)
     sample = open_data("sample://?systems=3&days=10&real=false")
     assert isinstance(sample, SampleData) and (sample.systems, sample.days, sample.real) == (3, 10, False)
     with pytest.raises(UnknownPlugError, match=r"unknown data plug 'gs'; installed data plugs: .*file.*s3"):
@@ -133,7 +137,7 @@ def test_sample_data_command_writes_files_the_csv_plug_reads(sdt, tmp_path):
 def test_a_data_plug_that_cannot_list_its_keys_is_one_line(tmp_path):
     from sdt_core.job.runner import _keys
 
-    with pytest.raises(SdtError, match=rf"no data: {tmp_path}/\*.csv has no keys"):
+    with pytest.raises(SdtError, match=rf"no data: {tmp_path} has no keys"):
         _keys(open_data(str(tmp_path)), None, None)
 
 
@@ -168,7 +172,7 @@ class Bare(DataPlug):
 
 
 def test_core_applies_the_declared_power_column_and_time_zone():
-    assert list(load_key(Table(), ("t",)).columns) == ["irradiance"]  # no option given: the first numeric one
+    assert list(load_key(Table(), ("t",)).columns) == ["ac_power"]  # no option given: the one named as power
     frame = load_key(Table(power_column="ac_power", time_zone="Etc/GMT+7"), ("t",))
     assert list(frame.columns) == ["ac_power"] and frame["ac_power"].iloc[0] == 4.5
     assert frame.index[0] == pd.Timestamp("2024-05-31 17:00", tz="Etc/GMT+7")
@@ -232,10 +236,16 @@ def test_list_options_in_the_url_are_typed_as_a_user_types_them():
             ["info", "file"],
             [
                 "OPTION            TYPE        DEFAULT  HELP",
-                "LOCATION: The directory: `sdt run DIR`, or `file://DIR`.",
+                "LOCATION: The folder: `sdt run DIR`, or `file://DIR`.",
             ],
         ),
-        (["info", "--data", "s3"], ["LOCATION: BUCKET/PREFIX: the bucket, and the folder of the data files in it."]),
+        (
+            ["info", "--data", "s3"],
+            [
+                "LOCATION: BUCKET/PREFIX: the bucket, and the folder of the data in it "
+                "(KEY:SECRET@BUCKET/PREFIX also works)."
+            ],
+        ),
     ],
 )
 def test_sdt_info_shows_a_data_plugs_options(sdt, args, lines):

@@ -158,7 +158,8 @@ def test_the_walkthroughs_cover_the_contract():
                  "## Started or attached clusters", "a,b,c", "k=v"):  # fmt: skip
         assert word in cluster, word
     for word in ("from_location", "power_column", "time_zone", "keys(", "get_data(", "weight(", "load_key",
-                 "sdt info parquet", "--data ", "sdt_core.dataplugs", "uv build"):  # fmt: skip
+                 "sdt info feather", "head(", "probe(", "local_path", "--data ", "sdt_core.dataplugs",
+                 "uv build"):  # fmt: skip
         assert word in data, word
     readme = (REPO / "README.md").read_text()
     for page in ("docs/cluster-plug.md", "docs/data-plug.md", "docs/reference.md"):

@@ -11,7 +11,7 @@ import pytest
 from sdt_core import ClientPlug, RegisteredPlug, SdtError, UnknownPlugError, get_plug, open_data
 
 #: The built-in plugs, all installed in the suite's environment, as an unknown plug's error lists them.
-PLUGS = "address, azure, fargate, local, slurm, ssh"
+PLUGS = "address, azure, fargate, gateway, local, slurm, ssh"
 
 SMALL = ["--workers", "2", "--threads", "1", "--memory", "1"]
 QUICK = ["--analysis", "sdt_core.analysis:data_inventory", "--no-report", "--data-option", "real=false"]

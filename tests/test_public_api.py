@@ -57,7 +57,7 @@ def test_nothing_a_plug_imports_is_private(tmp_path):
     assert any(name.startswith("new-plug") for name in sources)
     plugins = {path.name for path in (REPO / "plugins").iterdir() if (path / "pyproject.toml").exists()}
     assert {Path(name).parts[1] for name in sources if name.startswith("plugins/")} == plugins  # every built-in plug
-    assert {"sdt-address", "sdt-ssh", "sdt-slurm"} <= plugins
+    assert {"sdt-address", "sdt-ssh", "sdt-slurm", "sdt-gateway"} <= plugins
     for plug in sorted(plugins):  # every built-in plug, its tests too
         assert any(name.startswith(f"plugins/{plug}/tests/") for name in sources), plug
 

@@ -52,7 +52,7 @@ def test_every_run_writes_its_fleet_report_with_every_section(fleet):
     page = layout(read_run(fleet.out))
 
     facts = named(page, "run-facts").text
-    assert "mode fast" in facts and "solar-data-tools 2.1.5" in facts and "sdt_core.dataplugs.csv:CsvDirectory" in facts
+    assert "mode fast" in facts and "solar-data-tools 2.1.5" in facts and "sdt_core.dataplugs.local:LocalFiles" in facts
     assert "4: 2 ok, 2 error, 0 skipped" in facts
     wall = float(re.search(r"wall time</th><td[^>]*>([\d.]+) s", facts)[1])
     assert 0 < wall <= fleet.seconds

@@ -24,7 +24,7 @@ from sdt_core.testing import live_processes
 from .conftest import SDT
 
 #: The built-in plugs, all installed in the suite's environment, as an unknown plug's error lists them.
-PLUGS = "address, azure, fargate, local, slurm, ssh"
+PLUGS = "address, azure, fargate, gateway, local, slurm, ssh"
 
 SMALL = {"workers": 2, "threads": 1, "memory": 1, "dashboard_address": "127.0.0.1:0"}
 SMALL_ARGS = ["--workers", "2", "--threads", "1", "--memory", "1", "--set", "dashboard_address=127.0.0.1:0"]

@@ -9,6 +9,7 @@ not installed is named by its import path, `package.module:DataPlugClass`.
 
 from __future__ import annotations
 
+import re
 import typing
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdt_core.errors import SdtError, SettingsError
 from sdt_core.plugs.discovery import EntryPointRegistry, PlugInfo
-from sdt_core.plugs.settings import Options, parse_text, validate
+from sdt_core.plugs.settings import MASK, Options, parse_text, validate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +65,33 @@ class DataPlug(Options):
         """How big the key's data is, if known cheaply (e.g. file size): biggest go first."""
         return None
 
+    def head(self, key: tuple[Any, ...]) -> pd.DataFrame | None:
+        """The first rows of `get_data(key)`, read cheaply (a file's first rows, a schema), or None.
+
+        Optional. `sdt run` checks the first key's head before the start: when the options
+        are wrong for it (a named column or channel missing, several columns that could be
+        power), it refuses in one line instead of failing every key.
+        """
+        return None
+
+    def probe(self, key: tuple[Any, ...]) -> None:
+        """Check that this machine can reach the data, without reading it all; raise if not.
+
+        Optional. `sdt run` calls it on one worker once the workers are up, before any key
+        runs (with `key`, the first to run): a path the workers cannot see, or credentials
+        they lack, then end the run in one line with nothing run. The default reads `head`.
+        """
+        self.head(key)
+
+    @property
+    def local_path(self) -> str | None:
+        """The folder or file of this machine the data are in, or None (an object store, a service).
+
+        A cluster plug whose workers do not share this machine's files
+        (`ClientPlug.workers_share_files` False) refuses such data before it starts.
+        """
+        return None
+
 
 class DataPlugRegistry(EntryPointRegistry):
     group = DATA_GROUP
@@ -87,6 +115,21 @@ class DataPlugRegistry(EntryPointRegistry):
         `url` is then its location, or None for none. `text_options` are parsed by
         declared type, as the URL's query is (command line).
         """
+        try:
+            return self._open(url, options, text_options, plug)
+        except SdtError as exc:
+            shown = mask_url(str(exc))
+            if shown == str(exc):
+                raise
+            raise type(exc)(shown) from None
+
+    def _open(
+        self,
+        url: str | None,
+        options: Mapping[str, Any] | None,
+        text_options: Mapping[str, str] | None,
+        plug: str | None,
+    ) -> DataPlug:
         if plug is None and url is None:
             raise SdtError("no data: give a directory, a data plug URL or a data plug")
         if url is not None and not url.strip():
@@ -106,6 +149,24 @@ class DataPlugRegistry(EntryPointRegistry):
         opened = validate(scheme, cls, values | dict(options or {}))
         _check_time_zone(scheme, getattr(opened, "time_zone", None))
         return opened
+
+
+#: `scheme://USER:PASSWORD@`: credentials written into a URL.
+_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s:]*:[^@\s]*@")
+
+
+def mask_url(text: str) -> str:
+    """`text` with the credentials of every URL in it masked: `s3://KEY:SECRET@bucket` -> `s3://***@bucket`."""
+    return _CREDENTIALS.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+
+
+def split_credentials(location: str) -> tuple[tuple[str, str] | None, str]:
+    """`USER:PASSWORD@rest` -> ((USER, PASSWORD), rest) (unquoted); else (None, location)."""
+    head, sep, rest = location.partition("@")
+    user, colon, password = head.partition(":")
+    if not sep or not colon or "/" in user:  # a secret key may hold a "/" unquoted
+        return None, location
+    return (urllib.parse.unquote(user), urllib.parse.unquote(password)), rest
 
 
 def _check_time_zone(name: str, zone: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import IO, Any
 
@@ -12,10 +13,15 @@ FRAME_OPTIONS = ("power_column", "timestamp_column", "time_zone")
 
 
 class FrameError(ValueError):
-    """A table without the timestamps or power SDT needs; `option` is the data option that picks them."""
+    """A table without the timestamps or power SDT needs; `option` is the data option that picks them.
 
-    def __init__(self, message: str, option: str | None = None, hint: str | None = None):
-        self.message, self.option = message, option
+    `usage`: the options are wrong for any table of the data (a column they name is missing,
+    or several columns could be power), so `sdt run` refuses before the start when the
+    first key's head shows it; otherwise it is that key's error row.
+    """
+
+    def __init__(self, message: str, option: str | None = None, hint: str | None = None, usage: bool = False):
+        self.message, self.option, self.usage = message, option, usage
         hint = hint if hint is not None else f"set {option}" if option else ""
         super().__init__(f"{message}; {hint}" if hint else message)
 
@@ -45,7 +51,7 @@ def load_frame(data: Any, key: tuple[Any, ...]) -> pd.DataFrame:
     return frame
 
 
-TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date_time", "date", "time_stamp")
+TIMESTAMP_NAMES = ("timestamp", "ts", "time", "datetime", "date_time", "date", "time_stamp", "measured_on")
 #: The long format of SDT's VADER exports: site, meas_name, ts, sensor, meas_val_f.
 LONG_FORMAT = frozenset({"ts", "meas_val_f", "site", "sensor", "meas_name"})
 
@@ -55,10 +61,12 @@ def read_power_csv(
     power_column: str | None = None,
     timestamp_column: str | None = None,
     compression: str | None = "infer",
+    nrows: int | None = None,
 ) -> pd.DataFrame:
-    """A CSV file (wide, or the long VADER format) as a time-indexed one-column power frame."""
+    """A CSV file (wide, or the long VADER format) as a time-indexed one-column power frame
+    (`nrows`: of its first rows only)."""
     try:
-        raw = pd.read_csv(source, compression=compression)
+        raw = pd.read_csv(source, compression=compression, nrows=nrows)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ValueError(f"not a readable CSV file: {str(exc).strip().splitlines()[0]}") from exc
     return power_frame(raw, power_column, timestamp_column)
@@ -83,7 +91,8 @@ def power_frame(
         frame = frame[frame.index.notna()]
     column = power_column or _power_column(frame)
     if column not in frame.columns:
-        raise FrameError(f"no power column {column!r}; columns: {', '.join(map(str, frame.columns))}")
+        columns = ", ".join(map(str, frame.columns))
+        raise FrameError(f"no power column {column!r}; columns: {columns}", usage=bool(power_column))
     power = pd.to_numeric(frame[column], errors="coerce").to_frame(str(column))
     return power[~power.index.duplicated(keep="first")].sort_index()
 
@@ -118,7 +127,43 @@ def _timestamp_column(frame: pd.DataFrame) -> str:
 
 
 def _power_column(frame: pd.DataFrame) -> str:
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [str(c) for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     if not numeric:
         raise FrameError(f"no power column: none of {', '.join(map(str, frame.columns))} is numeric", "power_column")
-    return numeric[0]
+    return choose_power_column(numeric)
+
+
+#: Words of a column name that say power (`ac_power`, `Power (kW)`, `P_AC`, `watts`).
+POWER_WORDS = frozenset({"power", "kw", "w", "watt", "watts", "kilowatt", "kilowatts", "pac", "p"})
+#: Words that say it is something else, even with a power word (`irradiance_w_m2`, `energy_kwh`).
+NOT_POWER_WORDS = frozenset(
+    {"irradiance", "irrad", "ghi", "poa", "dni", "dhi", "m2", "temperature", "temp", "wind", "speed", "humidity"}
+    | {"voltage", "volt", "current", "amp", "energy", "kwh", "wh", "factor", "pf", "setpoint", "limit", "status"}
+)
+
+
+def named_as_power(name: str) -> bool:
+    """Whether a column's name says power: `ac_power`, `my_power`, `kW`, `W`, `P_AC`; not `irradiance_w_m2`."""
+    words = set(re.split(r"[^a-z0-9]+|(?<=[a-z])(?=[0-9])", name.lower())) - {""}
+    squeezed = re.sub(r"[^a-z]", "", name.lower())
+    return not words & NOT_POWER_WORDS and (bool(words & POWER_WORDS) or "power" in squeezed)
+
+
+def choose_power_column(numeric: list[str]) -> str:
+    """The power column among the numeric columns: never a guess.
+
+    A column named as power wins (an AC one among several); a lone numeric column is taken;
+    otherwise FrameError names the candidates and asks for `power_column`.
+    """
+    named = [c for c in numeric if named_as_power(c)]
+    ac = [c for c in named if "ac" in re.split(r"[^a-z0-9]+", c.lower()) or c.lower().startswith("ac")]
+    for candidates in (named, ac):
+        if len(candidates) == 1:
+            return candidates[0]
+    if len(named) > 1:
+        raise FrameError(f"several columns are named as power: {', '.join(named)}", "power_column", usage=True)
+    if len(numeric) == 1:
+        return numeric[0]
+    raise FrameError(
+        f"no column is named as power among the numeric columns {', '.join(numeric)}", "power_column", usage=True
+    )

@@ -28,6 +28,7 @@ from sdt_core.analysis import Analysis, check_pipeline_options, load_analysis, s
 from sdt_core.dataplugs import DataPlug, open_data
 from sdt_core.errors import SdtError
 from sdt_core.job import signals
+from sdt_core.job.access import check_before_start, check_on_worker
 from sdt_core.job.submission import submit_all
 from sdt_core.job.task import pack, process_packed_key
 from sdt_core.output.cluster_logs import LOGS, ClusterLogs
@@ -97,6 +98,7 @@ def run(
     with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
         cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
     selected = _keys(data_plug, keys, limit)
+    check_before_start(data_plug, cluster_plug, selected[0])
     fast = _fast_path(exact)
     mode = "fast" if fast else "exact"
     run_id = {
@@ -155,7 +157,8 @@ def _run(
             saved: list[Path] = []
             cluster = ""
             if todo:
-                task = functools.partial(process_packed_key, packed=pack(data_plug, ready.function, ready.fast))
+                packed = pack(data_plug, ready.function, ready.fast)
+                task = functools.partial(process_packed_key, packed=packed)
                 try:
                     with records, terminal.holding(Path(out) / LOGS / STDERR_LOG):
                         with (
@@ -174,10 +177,12 @@ def _run(
                                 terminal.finished(batch)
 
                             owned = cluster_plug.owns_cluster
+                            where = str(getattr(data_plug, "location", type(data_plug).__name__))
                             try:
                                 if owned:  # a scheduler attached to gets no plugin of ours
                                     records.attach(client)
                                     logs.outlive_ctrl_c()
+                                check_on_worker(client, packed, todo[0], where)
                                 submit_all(
                                     client, todo, task, record, progress, ready.max_in_flight, ready.retries, owned
                                 )

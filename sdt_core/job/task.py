@@ -84,6 +84,7 @@ def _attempt(
         try:
             with stage("load", timings):
                 frame = load_frame(data, key)
+                row["power_column"] = str(frame.columns[0])
                 check_span(frame)
             with stage("analysis", timings):
                 values = result_fields(analysis(frame))

@@ -48,6 +48,7 @@ RESERVED = frozenset(
         "sdt_mode",
         "sdt_substitutions",
         "sdt_fallback",
+        "power_column",
     }
 )
 

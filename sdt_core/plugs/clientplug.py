@@ -53,6 +53,12 @@ class ClientPlug:
     dask_config = _DaskConfigModule()
     client: Client | None = None
     cluster: Any = None
+    #: Whether the workers see this machine's files at the same paths (they run here, or share
+    #: its file system): True; False (cloud machines: `sdt run` refuses DATA on this machine
+    #: before the start); None: unknown. Whatever it says, `sdt run` checks on a worker that it
+    #: can reach DATA before the first key. Set it in a subclass; an installed plug's comes
+    #: from its `workers_share_files` hook.
+    workers_share_files: bool | None = None
 
     def __init__(self, workers: int = 2, threads: int = 2, memory: float = 6.0, **kwargs: Any):
         self.workers = workers
@@ -147,6 +153,7 @@ class RegisteredPlug(ClientPlug):
         #: Seconds the started cluster may sit idle before it closes itself (dask config
         #: `sdt.idle-timeout`), or None: set when the cluster starts.
         self.idle_timeout: float | None = None
+        self.workers_share_files = registry().workers_share_files(self.plug, self.settings)
 
     def init_client(self) -> Client:
         if self.client is not None:

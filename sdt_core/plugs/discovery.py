@@ -288,6 +288,11 @@ class PlugRegistry(EntryPointRegistry):
         """What earlier starts of `name` left behind, deleted unless `dry_run`; None without the hook."""
         return self.call(name, "clean_up", settings=settings, older_than=older_than, dry_run=dry_run)
 
+    def workers_share_files(self, name: str, settings: Settings) -> bool | None:
+        """Whether the plug's workers see this machine's files: True, False, or None (unknown, or no answer)."""
+        answer = self.call(name, "workers_share_files", settings=settings)
+        return None if answer is None else bool(answer)
+
     def cluster_logs(self, name: str, settings: Settings, cluster: Cluster) -> Mapping[str, str] | None:
         """The logs the plug reads itself from `cluster`, or None if it does not implement the hook."""
         return self.call(name, "cluster_logs", settings=settings, cluster=cluster)

@@ -111,6 +111,17 @@ def clean_up(settings: Settings, older_than: float | None, dry_run: bool) -> Seq
 
 
 @hookspec(firstresult=True)
+def workers_share_files(settings: Settings) -> bool | None:
+    """Whether the workers of a start with `settings` see this machine's files at the same paths.
+
+    Optional. True: they run here, or on a file system shared with this machine; False: they
+    never do (cloud machines), and `sdt run` refuses DATA on this machine before anything
+    starts; None (also when not implemented): unknown. Whatever the answer, `sdt run` checks
+    on one worker that it can reach DATA before the first key runs.
+    """
+
+
+@hookspec(firstresult=True)
 def cluster_logs(settings: Settings, cluster: Cluster) -> Mapping[str, str] | None:
     """The logs of `cluster`'s scheduler and workers, read the plug's own way, or None.
 

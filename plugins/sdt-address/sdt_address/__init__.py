@@ -158,5 +158,11 @@ def _identity(address: str, security: Security | None, timeout: float) -> dict[s
 
 
 @hookimpl
+def workers_share_files(settings: AddressSettings) -> None:
+    """Unknown: the workers of a running scheduler may be anywhere; `sdt run` asks one before the first key."""
+    return None
+
+
+@hookimpl
 def make_cluster(settings: AddressSettings) -> Attached:
     return Attached(str(settings.address), security=_security(settings), timeout=settings.timeout)

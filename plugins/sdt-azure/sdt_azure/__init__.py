@@ -68,6 +68,12 @@ def preflight(settings: AzureSettings) -> None:
 
 
 @hookimpl
+def workers_share_files(settings: AzureSettings) -> bool:
+    """Azure VMs have disks of their own: data must be in Blob Storage (or another store)."""
+    return False
+
+
+@hookimpl
 def make_cluster(settings: AzureSettings) -> AzureVMCluster:
     from sdt_azure import cluster
 

@@ -124,6 +124,12 @@ def preflight(settings: FargateSettings) -> None:
 
 
 @hookimpl
+def workers_share_files(settings: FargateSettings) -> bool:
+    """Fargate tasks have file systems of their own: data must be in S3 (or another store)."""
+    return False
+
+
+@hookimpl
 def make_cluster(settings: FargateSettings) -> FargateCluster:
     from sdt_fargate.cluster import start
 

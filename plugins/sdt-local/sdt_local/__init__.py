@@ -156,6 +156,12 @@ def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
 
 
 @hookimpl
+def workers_share_files(settings: LocalSettings) -> bool:
+    """Workers on this machine: they see its files."""
+    return True
+
+
+@hookimpl
 def make_cluster(settings: LocalSettings) -> LocalCluster:
     from distributed import LocalCluster
 

@@ -159,6 +159,13 @@ def preflight(settings: SlurmSettings) -> None:
 
 
 @hookimpl
+def workers_share_files(settings: SlurmSettings) -> None:
+    """Unknown: compute nodes share some file systems with the login node (home, scratch), not all (/tmp);
+    `sdt run` asks a worker before the first key."""
+    return None
+
+
+@hookimpl
 def make_cluster(settings: SlurmSettings) -> SLURMCluster:
     from dask_jobqueue import SLURMCluster
 

@@ -29,6 +29,21 @@ def preflight(settings: SSHSettings) -> None:
 
 
 @hookimpl
+def workers_share_files(settings: SSHSettings) -> bool | None:
+    """True when every worker host is this machine (localhost, a loopback address); else unknown: `sdt run`
+    asks a worker before the first key. No name is looked up."""
+    import ipaddress
+
+    def here(host: str) -> bool:
+        try:
+            return host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+    return True if all(here(host) for host in settings.worker_hosts) else None
+
+
+@hookimpl
 def make_cluster(settings: SSHSettings) -> SpecCluster:
     from sdt_ssh import cluster
 
