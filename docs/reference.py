@@ -34,6 +34,7 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
             "plan_cluster",
             "cluster_logs",
             "workers_share_files",
+            "clean_up",
         ],
     ),
     ("Marking hooks", "", "sdt_core", ["hookimpl", "GROUP"]),
@@ -73,6 +74,14 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
             "Machines",
             "Prices",
         ],
+    ),
+    (
+        "Cost: idle shutdown and clean-up",
+        "A started cluster closes itself when idle (dask config `sdt.idle-timeout`); a plug that starts "
+        "its scheduler elsewhere passes the rule on. `sdt clean NAME` lists and deletes what killed starts "
+        "left behind: the answer of the `clean_up` hook.",
+        "sdt_core",
+        ["idle_timeout", "idle_environment", "IDLE_PRELOAD", "Leftover"],
     ),
     ("Data plugs", "", "sdt_core", ["DataPlug", "DATA_GROUP"]),
     (

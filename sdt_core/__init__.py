@@ -22,6 +22,7 @@ from sdt_core.plugs.clientplug import ClientPlug, RegisteredPlug, get_plug
 from sdt_core.plugs.discovery import GROUP, PlugInfo, list_plugs
 from sdt_core.plugs.exposure import check_exposure
 from sdt_core.plugs.hookspecs import hookimpl
+from sdt_core.plugs.idle import IDLE_PRELOAD, idle_environment, idle_timeout
 from sdt_core.plugs.setting_types import Address, Host
 from sdt_core.plugs.settings import Options, SettingInfo, Settings, setting
 
@@ -30,11 +31,13 @@ if TYPE_CHECKING:
     from sdt_core.job.runner import run
     from sdt_core.output.summary import RunSummary
     from sdt_core.output.terminal import Terminal
+    from sdt_core.plugs.leftovers import Leftover
     from sdt_core.plugs.plan import ClusterPlan, Machines, Prices
 
 #: Loaded on first use, so that listing plugs does not pay for the runner, data plugs and plans.
 _LAZY = {
     "ClusterPlan": "sdt_core.plugs.plan",
+    "Leftover": "sdt_core.plugs.leftovers",
     "Machines": "sdt_core.plugs.plan",
     "Prices": "sdt_core.plugs.plan",
     "DATA_GROUP": "sdt_core.dataplugs",
@@ -60,6 +63,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "DATA_GROUP",
     "GROUP",
+    "IDLE_PRELOAD",
     "Address",
     "Attached",
     "ClientPlug",
@@ -67,6 +71,7 @@ __all__ = [
     "ClusterStartError",
     "DataPlug",
     "Host",
+    "Leftover",
     "Machines",
     "Options",
     "PlugInfo",
@@ -84,6 +89,8 @@ __all__ = [
     "check_exposure",
     "get_plug",
     "hookimpl",
+    "idle_environment",
+    "idle_timeout",
     "list_data_plugs",
     "list_plugs",
     "open_data",

@@ -219,17 +219,23 @@ def _check(client: Any) -> str:
     return f"check: 100 tasks ran on {workers} workers (sum of squares {total})"
 
 
-def _make_plug(name: str, values: dict[str, Any], dask_config: tuple[str, ...]) -> Any:
-    """The plug `name` with these settings and `--dask-config` overrides; nothing is started."""
-    overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()}
+def _make_plug(
+    name: str, values: dict[str, Any], dask_config: tuple[str, ...], config: dict[str, Any] | None = None
+) -> Any:
+    """The plug `name` with these settings, `--dask-config` overrides and `config`; nothing is started."""
+    overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()} | (config or {})
     if overrides and client_plug_class(name):
         raise SdtError(f"--dask-config needs a plug with hooks; {name} is a ClientPlug class: set dask config in it")
     options: dict[str, Any] = {"config_overrides": overrides} if overrides else {}
     return get_plug(name, **values, **options)
 
 
-def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: bool) -> None:
-    plug = _make_plug(name, values, dask_config)
+def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: bool, idle_timeout: str | None) -> None:
+    from sdt_core.plugs.duration import parse_duration
+    from sdt_core.plugs.idle import IDLE_CONFIG
+
+    config = {} if idle_timeout is None else {IDLE_CONFIG: parse_duration(idle_timeout, "--idle-timeout")}
+    plug = _make_plug(name, values, dask_config, config)
     _stop_on_signals()
     ending = "Cluster closed."  # also after a start cut short: the plug removed its part
     try:
@@ -244,11 +250,31 @@ def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: 
             else:
                 stops = "stops it" if plug.owns_cluster else "disconnects"
                 click.echo(f"Running; Ctrl-C or SIGTERM {stops}.")
-                while True:
-                    time.sleep(3600)
+                ending = _serve(plug, client) or ending
     except KeyboardInterrupt:
         pass
     click.echo(ending, err=True)
+
+
+def _serve(plug: Any, client: Any) -> str:
+    """Keep the cluster up until a signal, or until it closes itself when idle: then the line to end with."""
+    from sdt_core.plugs.duration import describe
+    from sdt_core.plugs.idle import IdleNotice
+
+    watched = getattr(plug, "idle_timeout", None) is not None  # a RegisteredPlug's cluster with a timeout
+    notice = IdleNotice(client) if watched else None
+    if notice is not None and plug.watch_idle(keeper=True):
+        when = describe(plug.idle_timeout)
+        click.echo(f"Idle shutdown: after {when} with no task and no other client (--idle-timeout none: never).")
+    while True:
+        if notice is not None and notice.event.wait(1.0):
+            return f"Cluster closed: {notice.reason}."
+        if notice is None:
+            time.sleep(1.0)
+        if client.status == "closed":
+            raise SdtError(
+                f"lost the connection to the scheduler at {client.scheduler.address}; the cluster was closed"
+            )
 
 
 def _plan(name: str, values: dict[str, Any], as_json: bool, results: str | None, system_years: float) -> None:
@@ -266,6 +292,34 @@ def _plan(name: str, values: dict[str, Any], as_json: bool, results: str | None,
     click.echo(str(plan))
     if measured:
         click.echo("\n".join(measured.lines(plan, settings, system_years)))
+
+
+class _CleanFailed(SdtError):
+    exit_code = 1  # not bad input: the cloud refused
+
+
+def _clean(name: str, values: dict[str, Any], dry_run: bool, older_than: str | None) -> None:
+    from sdt_core.plugs.duration import describe, parse_duration
+
+    seconds = parse_duration(older_than, "--older-than") if older_than is not None else None
+    settings = registry().settings(name, values)
+    found = registry().clean_up(name, settings, seconds, dry_run)
+    if found is None:
+        raise SdtError(f"plug '{name}' cannot clean up after its starts: it implements no clean_up hook")
+    age = f" older than {describe(seconds)}" if seconds else ""
+    if not found:
+        click.echo(f"Nothing left behind by starts of plug '{name}'{age}.")
+        return
+    done = "would delete" if dry_run else "deleted"
+    rows = [(f"FAILED: {f.error}" if f.error else done, f.kind, f.name, f.start, f.started or "?") for f in found]
+    click.echo(_table(rows, ("STATE", "KIND", "RESOURCE", "START", "STARTED")))
+    starts = len({f.start for f in found})
+    what = f"{len(found)} resource{'s' if len(found) != 1 else ''} of {starts} start{'s' if starts != 1 else ''}{age}"
+    failed = [f for f in found if f.error]
+    if failed:
+        again = f"`sdt clean {name}` again"
+        raise _CleanFailed(f"could not delete {len(failed)} of {what}; see the list above, then run {again}")
+    click.echo(f"{what}: would be deleted (--dry-run: nothing was)." if dry_run else f"Deleted {what}.")
 
 
 class _PlugCommands(click.Group):
@@ -325,6 +379,12 @@ def _up_params() -> list[click.Parameter]:
             help="Dask config for this cluster, e.g. distributed.worker.memory.spill=false.",
         ),
         click.Option(["--check"], is_flag=True, help="Run a test computation, then tear the cluster down and exit."),
+        click.Option(
+            ["--idle-timeout", "idle_timeout"],
+            metavar="DURATION",
+            help="Close the cluster after this long with no task and no client but this one, e.g. 20m or 1h; "
+            "none: never (dask config sdt.idle-timeout) [default: 20m for a plug whose plan has prices, else none]",
+        ),
     ]
 
 
@@ -354,6 +414,23 @@ def up_command() -> None:
 @cli.group("plan", cls=_PlugCommands, action=_plan, extra_params=_plan_params, verb="Plan a cluster")
 def plan_command() -> None:
     """Print what `sdt up NAME` would create and its estimated cost per hour; create nothing."""
+
+
+def _clean_params() -> list[click.Parameter]:
+    return [
+        click.Option(["--dry-run"], is_flag=True, help="Only list what would be deleted."),
+        click.Option(
+            ["--older-than"],
+            metavar="DURATION",
+            help="Only what starts more than this long ago left, e.g. 2h (spares clusters still in use).",
+        ),
+    ]
+
+
+@cli.group("clean", cls=_PlugCommands, action=_clean, extra_params=_clean_params, verb="Clean up after")
+def clean_command() -> None:
+    """Delete what earlier starts of plug NAME left behind (a client killed before it closed its
+    cluster), found by the tags its starts set; --dry-run only lists it."""
 
 
 @cli.command("run")

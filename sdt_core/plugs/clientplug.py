@@ -10,6 +10,7 @@ that attached to a scheduler it did not start (`cluster` None) closes only its c
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Mapping
 from types import ModuleType, TracebackType
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sdt_core.errors import ClusterStartError, PlugUnusableError, SdtError
 from sdt_core.plugs.attached import Attached
 from sdt_core.plugs.discovery import registry
+from sdt_core.plugs.idle import IDLE_CONFIG, install, resolve_idle_timeout
 from sdt_core.plugs.imports import import_object, importable
 
 if TYPE_CHECKING:
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from distributed.deploy.cluster import Cluster
 
     from sdt_core.plugs.plan import ClusterPlan
+
+log = logging.getLogger(__name__)
 
 
 class _DaskConfigModule:
@@ -146,6 +150,9 @@ class RegisteredPlug(ClientPlug):
         self._config: AbstractContextManager[Any] | None = None
         #: The scheduler this plug attached to, when `make_cluster` returned `Attached` (else None).
         self.attached: Attached | None = None
+        #: Seconds the started cluster may sit idle before it closes itself (dask config
+        #: `sdt.idle-timeout`), or None: set when the cluster starts.
+        self.idle_timeout: float | None = None
         self.workers_share_files = registry().workers_share_files(self.plug, self.settings)
 
     def init_client(self) -> Client:
@@ -158,6 +165,8 @@ class RegisteredPlug(ClientPlug):
 
         plugs = registry()
         config = plugs.dask_config(self.plug, self.settings) | self.config_overrides
+        self.idle_timeout = resolve_idle_timeout(self.config_overrides, self._priced)
+        config[IDLE_CONFIG] = self.idle_timeout  # what the plug passes to a scheduler it starts elsewhere
         self._config = dask.config.set(config)  # held while the cluster lives
         try:
             plugs.preflight(self.plug, self.settings)
@@ -183,11 +192,34 @@ class RegisteredPlug(ClientPlug):
             # Workers of a scheduler the plug attached to run none of its code: they need sdt-core, not the plug.
             own = [] if self.attached else [d for d in [plugs.plugs[self.plug].distribution] if d]
             check_cluster(self.client, own)
+            self.watch_idle()
         except BaseException:
             self.close()
             raise
         print(f"Dask dashboard: {self.dashboard_link or 'off'}", file=sys.stderr)
         return self.client
+
+    def _priced(self) -> bool:
+        """Whether the plug's plan for these settings has prices (its clusters cost money by the hour)."""
+        try:
+            plan = self.plan()
+        except Exception as exc:  # a broken plan must not stop a start
+            log.warning("plug '%s': plan_cluster raised %s; idle shutdown is off unless set", self.plug, exc)
+            return False
+        return plan is not None and plan.prices is not None
+
+    def watch_idle(self, keeper: bool = False) -> bool:
+        """Make the started cluster close itself after `idle_timeout` seconds with no task and no
+        client (with `keeper`, but this plug's own); whether it does. Nothing for an attached one."""
+        if self.client is None or self.cluster is None or self.idle_timeout is None:
+            return False
+        try:
+            install(self.client, self.idle_timeout, keeper)
+        except Exception as exc:  # e.g. a scheduler that cannot import sdt_core
+            text = " ".join(str(exc).split())[:200]
+            log.warning("plug '%s': idle shutdown is off, the scheduler could not watch: %s", self.plug, text)
+            return False
+        return True
 
     def preflight(self) -> None:
         """Run the plug's read-only checks for these settings (the `preflight` hook)."""

@@ -19,7 +19,7 @@ import inspect
 import logging
 import threading
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, PackageMetadata, entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -34,6 +34,7 @@ from sdt_core.plugs.settings import Options, SettingInfo, Settings, validate
 if TYPE_CHECKING:
     from distributed.deploy.cluster import Cluster
 
+    from sdt_core.plugs.leftovers import Leftover
     from sdt_core.plugs.plan import ClusterPlan
 
 #: The entry-point group of cluster plugs: each entry point's name is a plug's name, its value a module of hooks.
@@ -280,6 +281,12 @@ class PlugRegistry(EntryPointRegistry):
     def plan(self, name: str, settings: Settings) -> ClusterPlan | None:
         """The plug's plan for a start with `settings`, or None if it does not implement one."""
         return self.call(name, "plan_cluster", settings=settings)
+
+    def clean_up(
+        self, name: str, settings: Settings, older_than: float | None, dry_run: bool
+    ) -> Sequence[Leftover] | None:
+        """What earlier starts of `name` left behind, deleted unless `dry_run`; None without the hook."""
+        return self.call(name, "clean_up", settings=settings, older_than=older_than, dry_run=dry_run)
 
     def workers_share_files(self, name: str, settings: Settings) -> bool | None:
         """Whether the plug's workers see this machine's files: True, False, or None (unknown, or no answer)."""

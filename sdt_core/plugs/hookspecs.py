@@ -34,11 +34,12 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from distributed.deploy.cluster import Cluster
 
     from sdt_core.plugs.attached import Attached
+    from sdt_core.plugs.leftovers import Leftover
     from sdt_core.plugs.plan import ClusterPlan
     from sdt_core.plugs.settings import Settings
 
@@ -92,6 +93,20 @@ def plan_cluster(settings: Settings) -> ClusterPlan:
     """What a start with `settings` would create, and its estimated cost per hour.
 
     Optional; shown by `sdt plan NAME`. Must create nothing and need no credentials.
+    """
+
+
+@hookspec(firstresult=True)
+def clean_up(settings: Settings, older_than: float | None, dry_run: bool) -> Sequence[Leftover] | None:
+    """Find what earlier starts of this plug left behind, and delete it unless `dry_run`.
+
+    Optional; run by `sdt clean NAME` (without it, `sdt clean NAME` says the plug cannot).
+    A start killed before it closed (SIGKILL, a lost laptop) leaves what it created; find it by
+    the tag each start of the plug puts on everything it creates, with `settings` for where to
+    look (a region, a resource group). Never touch anything untagged or what the user passed
+    in. Only starts more than `older_than` seconds ago (None: any, also those of unknown age;
+    `Leftover.older_than` tells). Return one `Leftover` per resource found, with `error` set for
+    one that could not be deleted. Raise `sdt_core.SettingsError` for a setting it needs.
     """
 
 

@@ -10,7 +10,7 @@ from sdt_core import RegisteredPlug, Settings, hookimpl, setting
 if TYPE_CHECKING:
     from dask_cloudprovider.azure import AzureVMCluster
 
-    from sdt_core import ClusterPlan
+    from sdt_core import ClusterPlan, Leftover
 
 log = logging.getLogger("sdt_azure")
 
@@ -36,6 +36,12 @@ class AzureSettings(Settings):
     public_ingress: bool = setting(False, "Give the scheduler a public IP open to the internet (warns).")
     disk_size: int | None = setting(None, "OS disk size of each VM in GB.", ge=1, le=1023)
     env_vars: dict[str, str] = setting({}, "Environment variables of scheduler and workers.", secret=True)
+    tags: dict[str, str] = setting({}, "Tags for every VM, network interface and public IP the cluster creates.")
+    spot: bool = setting(
+        False,
+        "Run the workers on Spot VMs, deleted when evicted (the scheduler stays pay-as-you-go); a worker "
+        "Spot has no capacity for starts pay-as-you-go, with a warning.",
+    )
 
 
 def exposure_warnings(settings: AzureSettings) -> list[str]:
@@ -69,42 +75,50 @@ def workers_share_files(settings: AzureSettings) -> bool:
 
 @hookimpl
 def make_cluster(settings: AzureSettings) -> AzureVMCluster:
-    from dask_cloudprovider.azure import AzureVMCluster
+    from sdt_azure import cluster
 
-    from sdt_azure.preflight import subscription_of
+    return cluster.start(settings)
 
-    kwargs = settings.backend_kwargs()
-    kwargs["security"] = kwargs.pop("tls")  # True: a temporary certificate, as VMCluster makes it
-    kwargs["subscription_id"] = subscription_of(settings)
-    worker_options = {
-        **kwargs.pop("worker_options", {}),
-        "nthreads": settings.threads,
-        "memory_limit": f"{settings.memory:.2f}GiB",
-    }
-    return AzureVMCluster(n_workers=settings.workers, worker_options=worker_options, **kwargs)
+
+@hookimpl
+def clean_up(settings: AzureSettings, older_than: float | None, dry_run: bool) -> list[Leftover]:
+    """What killed starts left in the resource group: VMs, their disks, network interfaces and
+    public IPs tagged `sdt-core-start`."""
+    from sdt_azure.clean import clean_up as clean
+
+    return clean(settings, older_than, dry_run)
 
 
 @hookimpl
 def plan_cluster(settings: AzureSettings) -> ClusterPlan:
-    from sdt_azure.prices import PRICES, VM_SIZES
+    from sdt_azure.prices import PRICES, SPOT_PRICES, VM_SIZES
     from sdt_core import ClusterPlan, Machines
 
-    def vms(role: str, count: int, size: str) -> Machines:
+    def vms(role: str, count: int, size: str, spot: bool = False) -> Machines:
         vcpu, memory, price = VM_SIZES.get(size, (0, 0.0, None))
-        in_table = size in VM_SIZES and (settings.location or "").lower() == PRICES.where
-        return Machines(role, count, size, vcpu, memory, price if in_table else None)
+        here = (settings.location or "").lower() == PRICES.where
+        spot_price = SPOT_PRICES.get(size) if here else None
+        return Machines(role, count, size, vcpu, memory, price if here and size in VM_SIZES else None, spot_price, spot)
 
     scheduler_size = settings.extra.get("scheduler_vm_size") or settings.vm_size
     exposure = "a public IP on the scheduler, open to the internet" if settings.public_ingress else "private IPs only"
     notes = exposure_warnings(settings)
     if settings.vm_size not in VM_SIZES:
         notes.append(f"{settings.vm_size} is not in the plug's table of VM sizes: its vCPUs and memory show as 0")
+    if settings.spot:
+        notes.append(
+            "spot=True: Azure may evict a Spot VM with 30 seconds' notice (it is then deleted); any Spot "
+            "has no capacity for starts pay-as-you-go"
+        )
     if settings.env_vars:
         n = len(settings.env_vars)
         notes.append(f"{n} environment variable{'s' if n != 1 else ''} passed to the VMs (values hidden)")
     return ClusterPlan(
         plug="azure",
-        machines=(vms("scheduler", 1, scheduler_size), vms("workers", settings.workers, settings.vm_size)),
+        machines=(
+            vms("scheduler", 1, scheduler_size),
+            vms("workers", settings.workers, settings.vm_size, settings.spot),
+        ),
         image=settings.docker_image,
         where=settings.location,
         network=f"{exposure}, in virtual network {settings.vnet} with security group {settings.security_group}",

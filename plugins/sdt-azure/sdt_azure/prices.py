@@ -1,4 +1,4 @@
-"""Azure VM sizes and prices for `sdt plan azure`: Linux pay-as-you-go, USD per hour."""
+"""Azure VM sizes and prices for `sdt plan azure`: Linux pay-as-you-go and Spot, USD per hour."""
 
 from __future__ import annotations
 
@@ -24,3 +24,8 @@ VM_SIZES: dict[str, tuple[int, float, float]] = {
     "Standard_F4s_v2": (4, 8.0, 0.169),
     "Standard_F8s_v2": (8, 16.0, 0.338),
 }
+#: VM size -> USD per hour on Spot in `PRICES.where`. Empty: Azure's Spot prices move by the
+#: hour and location, and none was read from a source yet (Azure's Retail Prices API lists
+#: them, `priceType` "Consumption" with "Spot" in `meterName`); the plan then shows a Spot
+#: cost as unknown, at most the pay-as-you-go one (a Spot VM with max_price -1 never costs more).
+SPOT_PRICES: dict[str, float] = {}

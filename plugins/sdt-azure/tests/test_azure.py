@@ -1,13 +1,13 @@
 """The azure plug up to its backend boundary: settings, validation, AzureVMCluster's arguments.
 
-Azure's compute API has no local stand-in, so `dask_cloudprovider.azure.AzureVMCluster` is
-replaced by a recorder here: these tests check exactly what the plug hands it.
+Azure's compute API has no local stand-in, so the plug's subclass of dask-cloudprovider's
+`AzureVMCluster` is replaced by a recorder here: these tests check exactly what the plug hands it.
 """
 
 from __future__ import annotations
 
-import dask_cloudprovider.azure
 import pytest
+import sdt_azure.cluster
 from sdt_azure import AzureClient
 
 from sdt_core import SettingsError, get_plug, list_plugs
@@ -16,8 +16,8 @@ from sdt_core.testing import SECRET, RecordingBackend
 
 @pytest.fixture
 def backend(monkeypatch):
-    recorder = RecordingBackend(dask_cloudprovider.azure.AzureVMCluster)
-    monkeypatch.setattr(dask_cloudprovider.azure, "AzureVMCluster", recorder)
+    recorder = RecordingBackend(sdt_azure.cluster.SdtAzureVMCluster)
+    monkeypatch.setattr(sdt_azure.cluster, "SdtAzureVMCluster", recorder)
     return recorder
 
 
@@ -50,6 +50,8 @@ def test_the_readme_call_reaches_azure_vm_cluster(backend):
     )
     make(plug)
     (call,) = backend.calls
+    tags = call.pop("start_tags")  # the start's id and time, on every VM, NIC and public IP
+    assert sorted(tags) == ["sdt-core-start", "sdt-core-started"]
     assert call == {
         "n_workers": 3,
         "worker_options": {"nthreads": 2, "memory_limit": "16.00GiB"},
@@ -66,6 +68,8 @@ def test_the_readme_call_reaches_azure_vm_cluster(backend):
         "disk_size": 30,
         "env_vars": {},
         "scheduler_vm_size": "Standard_D2s_v3",
+        "scheduler_options": {},  # the idle rule is set only by a start through sdt-core (below)
+        "spot": False,
     }
 
 

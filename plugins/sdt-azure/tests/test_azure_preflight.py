@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import azure.identity
 import azure.mgmt.compute
 import azure.mgmt.network
-import dask_cloudprovider.azure
 import pytest
+import sdt_azure.cluster
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ODataV4Format, ResourceNotFoundError
 
 from sdt_core import SettingsError, get_plug
@@ -97,8 +97,8 @@ def subscription(monkeypatch) -> Subscription:
 
 @pytest.fixture
 def backend(monkeypatch) -> RecordingBackend:
-    recorder = RecordingBackend(dask_cloudprovider.azure.AzureVMCluster)
-    monkeypatch.setattr(dask_cloudprovider.azure, "AzureVMCluster", recorder)
+    recorder = RecordingBackend(sdt_azure.cluster.SdtAzureVMCluster)
+    monkeypatch.setattr(sdt_azure.cluster, "SdtAzureVMCluster", recorder)
     return recorder
 
 

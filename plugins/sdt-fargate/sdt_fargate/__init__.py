@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import itertools
 import logging
@@ -12,7 +13,7 @@ from sdt_core import RegisteredPlug, Settings, SettingsError, hookimpl, setting
 if TYPE_CHECKING:
     from dask_cloudprovider.aws import FargateCluster
 
-    from sdt_core import ClusterPlan
+    from sdt_core import ClusterPlan, Leftover
 
 log = logging.getLogger("sdt_fargate")
 
@@ -50,6 +51,7 @@ class FargateSettings(Settings):
         "worker_mem": "memory",
         "fargate_use_private_ip": "public_ip",
         "security": "tls",
+        "fargate_spot": "spot",
     }
 
     workers: int = Settings.override("workers", 2)
@@ -72,6 +74,11 @@ class FargateSettings(Settings):
     start_timeout: float = setting(600.0, "Seconds a start may take; then all it created is deleted.", gt=0)
     cleanup_timeout: float = setting(300.0, "Seconds to wait for tasks to stop and resources to go.", gt=0)
     keep_logs: bool = setting(False, "Keep the cluster's CloudWatch log group when it closes.")
+    spot: bool = setting(
+        False,
+        "Run the workers on Fargate Spot (the scheduler stays on-demand); a worker Spot has no "
+        "capacity for starts on-demand, with a warning.",
+    )
     tags: dict[str, str] = setting({}, "Tags for every AWS resource the cluster creates.")
     environment: dict[str, str] = setting(
         {}, "Environment variables of the scheduler and worker containers.", secret=True
@@ -130,6 +137,15 @@ def make_cluster(settings: FargateSettings) -> FargateCluster:
 
 
 @hookimpl
+def clean_up(settings: FargateSettings, older_than: float | None, dry_run: bool) -> list[Leftover]:
+    """What killed starts left in the region: tasks, ECS clusters, task definitions, IAM roles,
+    security groups and log groups tagged `sdt-core-start`."""
+    from sdt_fargate.aws import clean_up as clean
+
+    return clean(settings, older_than, dry_run)
+
+
+@hookimpl
 def cluster_logs(cluster: FargateCluster) -> dict[str, str]:
     """What the scheduler and worker tasks wrote to CloudWatch, read through the cluster's log API."""
     from sdt_fargate.cluster import cloudwatch_logs
@@ -150,6 +166,10 @@ def plan_cluster(settings: FargateSettings) -> ClusterPlan:
         price = task_price(region, vcpu, memory_gib, settings.public_ip)
         return Machines(role, count, "Fargate task", vcpu, memory_gib, price)
 
+    scheduler = tasks("scheduler", 1, settings.scheduler_cpu, settings.scheduler_mem / 1024)
+    workers = tasks("workers", settings.workers, settings.worker_cpu, settings.memory)
+    spot_price = task_price(region, workers.vcpu, workers.memory_gib, settings.public_ip, spot=True)
+    workers = dataclasses.replace(workers, spot_price_per_hour=spot_price, spot=settings.spot)  # never the scheduler
     if settings.security_groups:
         network = f"the security groups you gave ({', '.join(settings.security_groups)})"
     else:
@@ -170,14 +190,14 @@ def plan_cluster(settings: FargateSettings) -> ClusterPlan:
     if settings.environment:
         n = len(settings.environment)
         notes.append(f"{n} environment variable{'s' if n != 1 else ''} passed to the containers (values hidden)")
-    if extra.get("fargate_spot"):
-        notes.append("fargate_spot=True: workers cost less than the on-demand prices shown")
+    if settings.spot:
+        notes.append(
+            "spot=True: workers on Fargate Spot may be stopped with 2 minutes' notice; any Spot cannot "
+            "place start on-demand, at the on-demand price"
+        )
     return ClusterPlan(
         plug="fargate",
-        machines=(
-            tasks("scheduler", 1, settings.scheduler_cpu, settings.scheduler_mem / 1024),
-            tasks("workers", settings.workers, settings.worker_cpu, settings.memory),
-        ),
+        machines=(scheduler, workers),
         image=settings.image,
         where=region,
         network=network,

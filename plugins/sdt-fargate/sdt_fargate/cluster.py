@@ -16,14 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import uuid
 import weakref
 from typing import TYPE_CHECKING, Any
 
 from dask_cloudprovider.aws import FargateCluster
 
-from sdt_core import ClusterStartError
-from sdt_fargate.aws import START_TAG, log_group_prefix, region_of, remove_created, started_by
+from sdt_core import IDLE_PRELOAD, ClusterStartError, idle_environment
+from sdt_fargate.aws import START_TAG, STARTED_TAG, log_group_prefix, region_of, remove_created, started_by
+from sdt_fargate.spot import with_spot_fallback
 
 if TYPE_CHECKING:
     from sdt_fargate import FargateSettings
@@ -31,7 +33,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("sdt_fargate")
 
 #: Settings of the plug that are not FargateCluster parameters.
-PLUG_ONLY = ("tls", "public_ip", "ingress", "start_timeout", "cleanup_timeout", "keep_logs")
+PLUG_ONLY = ("tls", "public_ip", "ingress", "start_timeout", "cleanup_timeout", "keep_logs", "spot")
+#: What to do about resources a close could not delete.
+CLEAN = "`sdt clean fargate` deletes them later"
 
 
 class SdtFargateCluster(FargateCluster):
@@ -87,7 +91,7 @@ class SdtFargateCluster(FargateCluster):
         else:
             what = f"did not start: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
         removed = (
-            f"could not delete {', '.join(left)} (tag {START_TAG}={self.start_id}): delete them by hand"
+            f"could not delete {', '.join(left)} (tag {START_TAG}={self.start_id}): {CLEAN}"
             if left
             else "everything it created was deleted"
         )
@@ -100,10 +104,7 @@ class SdtFargateCluster(FargateCluster):
             left = await self._remove_created()
             if left:
                 log.error(
-                    "fargate: could not delete %s (tag %s=%s); delete them by hand",
-                    ", ".join(left),
-                    START_TAG,
-                    self.start_id,
+                    "fargate: could not delete %s (tag %s=%s); %s", ", ".join(left), START_TAG, self.start_id, CLEAN
                 )
 
     async def _remove_created(self) -> list[str]:
@@ -150,6 +151,19 @@ class SdtFargateCluster(FargateCluster):
             await logs.create_log_group(logGroupName=name, tags=self.tags)
             await logs.put_retention_policy(logGroupName=name, retentionInDays=self._cloudwatch_logs_default_retention)
         return name
+
+    def new_worker_spec(self) -> dict[str, dict[str, Any]]:
+        """A worker's spec; on Fargate Spot, its ECS client falls back to on-demand (`sdt_fargate.spot`)."""
+        spec: dict[str, dict[str, Any]] = super().new_worker_spec()
+        if not self._fargate_spot:
+            return spec
+        return {
+            name: {
+                **each,
+                "options": {**each["options"], "client": with_spot_fallback(each["options"]["client"], str(name))},
+            }
+            for name, each in spec.items()
+        }
 
     def _check_scheduler_tls_config(self) -> None:
         """The plug configures TLS itself (`--protocol tls` and certificates in the environment).
@@ -229,11 +243,19 @@ def start(settings: FargateSettings) -> SdtFargateCluster:
     if security is not None:
         environment |= tls_environment(security)
         scheduler_args += ["--protocol", "tls"]
+    # sdt-core's idle rule, from the scheduler's start: it holds when every client is gone.
+    # Distributed's own (dask-cloudprovider's scheduler_timeout, 5 minutes) ignores connected
+    # clients, so it is off ("0") unless given.
+    environment |= idle_environment()
+    if idle_environment():
+        scheduler_args += ["--preload", IDLE_PRELOAD]
+    kwargs["scheduler_timeout"] = kwargs.get("scheduler_timeout") or "0"
     for role in ("scheduler", "worker"):
         task_kwargs = dict(kwargs.pop(f"{role}_task_kwargs", None) or {})
         kwargs[f"{role}_task_kwargs"] = task_kwargs | {"startedBy": started_by(start_id)}
     kwargs |= {
-        "tags": {**settings.tags, START_TAG: start_id},
+        "tags": {**settings.tags, START_TAG: start_id, STARTED_TAG: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "fargate_spot": settings.spot,
         "environment": environment,
         "scheduler_extra_args": scheduler_args or None,
         "security": security,

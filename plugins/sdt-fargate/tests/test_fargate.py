@@ -6,6 +6,8 @@ what the plug hands it. test_fargate_aws.py runs the plug against a real AWS API
 
 from __future__ import annotations
 
+import re
+
 import dask_cloudprovider.aws
 import pytest
 import sdt_fargate.cluster
@@ -51,6 +53,8 @@ def test_the_readme_call_reaches_fargate_cluster_with_converted_units_and_secure
     make(plug)
     (call,) = backend.calls
     start_id, security, environment = call.pop("start_id"), call.pop("security"), call.pop("environment")
+    started = call["tags"].pop("sdt-core-started")  # the start's time, for `sdt clean --older-than`
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", started)
     assert security.require_encryption  # TLS, with a certificate made for this cluster
     tls = {k: v for k, v in environment.items() if k.startswith("DASK_DISTRIBUTED__COMM__")}
     assert environment == {"TOKEN": SECRET, **tls}
@@ -77,6 +81,8 @@ def test_the_readme_call_reaches_fargate_cluster_with_converted_units_and_secure
         "cleanup_timeout": 300.0,
         "ingress": [],  # the security group admits only the cluster's own tasks
         "keep_logs": False,
+        "fargate_spot": False,
+        "scheduler_timeout": "0",  # distributed's idle rule, which ignores connected clients, is off
     }
 
 
