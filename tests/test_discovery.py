@@ -89,7 +89,7 @@ def test_listing_in_a_cold_process_imports_no_backend():
         (
             GOOD + "\n    @hookimpl\n    def frobnicate(settings): pass\n",
             "PlugUnusableError: frobnicate is not an sdt-core hook "
-            "(hooks: cluster_logs, configure_dask, make_cluster, plan_cluster, plug_settings, preflight, "
+            "(hooks: clean_up, cluster_logs, configure_dask, make_cluster, plan_cluster, plug_settings, preflight, "
             "workers_share_files)",
         ),
         (
