@@ -22,7 +22,16 @@ from sdt_core.job import signals
 from sdt_core.plugs.clientplug import client_plug_class, get_plug
 from sdt_core.plugs.discovery import EntryPointRegistry, list_plugs, registry
 from sdt_core.plugs.imports import import_object, importable
-from sdt_core.plugs.settings import MASK, Options, SettingInfo, Settings, metavar, parse_text, text_format
+from sdt_core.plugs.settings import (
+    MASK,
+    Options,
+    SettingInfo,
+    Settings,
+    mask_credentials,
+    metavar,
+    parse_text,
+    text_format,
+)
 
 if TYPE_CHECKING:
     from sdt_core.dataplugs import DataPlug
@@ -600,24 +609,29 @@ def _fail(exc: BaseException, verbose: bool = False) -> int:
     2: bad input; 1: a failed run or an unexpected error; 128 + N: stopped by signal N.
     """
     if isinstance(exc, signals.Stopped):
-        click.echo(f"sdt: stopped by {exc.name}{f'; {exc.detail}' if exc.detail else ''}", err=True)
+        _say(f"sdt: stopped by {exc.name}{f'; {exc.detail}' if exc.detail else ''}")
         return exc.exit_code
     if isinstance(exc, (click.Abort, KeyboardInterrupt)):
-        click.echo("Aborted.", err=True)
+        _say("Aborted.")
         return 130
     if isinstance(exc, click.UsageError):
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        click.echo(f"sdt: error: {exc.format_message()}{hint}", err=True)
+        _say(f"sdt: error: {exc.format_message()}{hint}")
         return EXIT_USAGE
     if isinstance(exc, click.ClickException):
         exc.show()
         return exc.exit_code
     logging.getLogger("sdt").debug("sdt failed", exc_info=exc)  # the whole story, for a run's log file
     if verbose:
-        traceback.print_exception(exc)
+        _say("".join(traceback.format_exception(exc)).rstrip())
     if isinstance(exc, SdtError):
-        click.echo(f"sdt: error: {exc}", err=True)
+        _say(f"sdt: error: {' '.join(str(exc).split())}")  # a backend's message may span lines
         return exc.exit_code
     text = " ".join(str(exc).split())[:300]
-    click.echo(f"sdt: error: {type(exc).__name__}: {text} (unexpected; -v shows where)", err=True)
+    _say(f"sdt: error: {type(exc).__name__}: {text} (unexpected; -v shows where)")
     return 1
+
+
+def _say(text: str) -> None:
+    """A line of the error path on stderr, with the password of any URL in it masked."""
+    click.echo(mask_credentials(text), err=True)

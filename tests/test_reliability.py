@@ -283,8 +283,10 @@ def test_a_key_that_kills_its_worker_is_recorded_once_and_not_run_again(tmp_path
 
 
 def test_a_task_the_cluster_cannot_run_gets_a_readable_row_that_a_resume_retries(tmp_path, monkeypatch):
+    installed = tmp_path / "site"  # on the path, not the current directory's: pickled by reference
+    installed.mkdir()
     name = module(
-        tmp_path,
+        installed,
         monkeypatch,
         """
         import multiprocessing
@@ -294,6 +296,7 @@ def test_a_task_the_cluster_cannot_run_gets_a_readable_row_that_a_resume_retries
             return {"ok": True}
         """,
     )
+    monkeypatch.chdir(tmp_path)
     kwargs = {"settings": SMALL, "out": tmp_path / "out", "analysis": f"{name}:here", "report": False}
     summary = run(TINY.format(n=2), **kwargs)  # before: Dask's worker lost its scheduler, and waited forever
     assert summary.failed == 2

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sdt_core.errors import SdtError, SettingsError
 from sdt_core.plugs.discovery import EntryPointRegistry, PlugInfo
-from sdt_core.plugs.settings import Options, parse_text, validate
+from sdt_core.plugs.settings import Options, mask_credentials, parse_text, validate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -63,6 +63,10 @@ class DataPlug(Options):
     def weight(self, key: tuple[Any, ...]) -> float | None:
         """How big the key's data is, if known cheaply (e.g. file size): biggest go first."""
         return None
+
+    def public_dict(self) -> dict[str, Any]:
+        """The options, secrets masked: declared ones, and the password of any URL in a value."""
+        return {k: mask_credentials(v) if isinstance(v, str) else v for k, v in super().public_dict().items()}
 
 
 class DataPlugRegistry(EntryPointRegistry):

@@ -15,7 +15,7 @@ import itertools
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -25,12 +25,13 @@ import dask.config
 
 from sdt_core import acceleration
 from sdt_core.analysis import Analysis, check_pipeline_options, load_analysis, sdt_pipeline
-from sdt_core.dataplugs import DataPlug, open_data
+from sdt_core.dataplugs import DataPlug, mask_credentials, open_data
 from sdt_core.errors import SdtError
 from sdt_core.job import signals
 from sdt_core.job.submission import submit_all
 from sdt_core.job.task import pack, process_packed_key
 from sdt_core.output.cluster_logs import LOGS, ClusterLogs
+from sdt_core.output.files import replacing
 from sdt_core.output.report import written_at_exit
 from sdt_core.output.results import SUMMARY, ResultLog
 from sdt_core.output.run_log import RUN_LOG, RunLog
@@ -168,7 +169,7 @@ def _run(
                             progress = terminal.progress(len(selected), len(earlier), progress_interval)
 
                             def record(rows: Iterable[dict[str, Any]]) -> None:
-                                batch = list(rows)
+                                batch = [_masked(row) for row in rows]
                                 logs.point(batch)
                                 log.append(batch)
                                 terminal.finished(batch)
@@ -213,6 +214,12 @@ def _run(
         tuple(saved),
         cluster,
     )
+
+
+def _masked(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose error names a data URL, its password masked (`mask_credentials`)."""
+    error = row.get("error")
+    return row | {"error": mask_credentials(error)} if isinstance(error, str) else row
 
 
 #: The largest --limit, --max-in-flight and retries taken: beyond, a typo, not a wish.
@@ -321,9 +328,12 @@ def _remove_task_stream(dask_scheduler: Any) -> None:
         dask_scheduler.remove_plugin(name=TASK_STREAM)
 
 
-def _performance_report(path: Path | None) -> Any:
+@contextmanager
+def _performance_report(path: Path | None) -> Iterator[None]:
     if path is None:
-        return nullcontext()
+        yield
+        return
     from distributed import performance_report
 
-    return performance_report(filename=str(path))
+    with replacing(path) as temporary, performance_report(filename=str(temporary)):
+        yield

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from sdt_core.output.files import open_append
+from sdt_core.plugs.settings import mask_credentials
+
 if TYPE_CHECKING:
     from sdt_core.plugs.clientplug import ClientPlug
 
@@ -102,8 +105,8 @@ class ClusterLogs:
         for name, text in sorted(logs.items()):
             path = self.folder / f"{name}.log"
             try:
-                with path.open("a", encoding="utf-8") as file:
-                    file.write(f"----- {name}, collected {stamp} -----\n{text.rstrip()}\n")
+                with open_append(path) as file:
+                    file.write(mask_credentials(f"----- {name}, collected {stamp} -----\n{text.rstrip()}\n"))
             except OSError as exc:  # a full disk: the run's results, not its logs, decide how it ends
                 log.warning("logs: could not write %s: %s", path, exc)
                 continue

@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 from sdt_core.errors import SdtError
+from sdt_core.output.files import write_whole
 
 LOCK = ".sdt-lock"
 HOLDER = ".sdt-holder.json"
@@ -43,7 +44,7 @@ class FolderLock:
             "host": socket.gethostname(),
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
-        (self.folder / HOLDER).write_text(json.dumps(holder))
+        write_whole(self.folder / HOLDER, json.dumps(holder))  # a link planted there is replaced
 
     def release(self) -> None:
         self._lock.release()

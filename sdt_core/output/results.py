@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sdt_core.errors import RunFailed, SdtError
+from sdt_core.output.files import open_append, write_whole, written_whole
 from sdt_core.output.folder_lock import FolderLock
 
 LOG = "results.jsonl"
@@ -94,8 +95,8 @@ class ResultLog:
                     f"{folder} holds results of an earlier run; add --resume to go on with it, or choose another --out"
                 )
             self._check_identity(folder / RUN, run, resume)
-            (folder / RUN).write_text(json.dumps(dict(run), indent=2, default=str))
-            self._file = self.path.open("a", encoding="utf-8")
+            write_whole(folder / RUN, json.dumps(dict(run), indent=2, default=str))
+            self._file = open_append(self.path)
         except OSError as exc:
             raise SdtError(f"cannot write to the output folder {folder}: {exc.strerror}; choose another --out") from exc
         if self._file.tell() and not self.path.read_bytes().endswith(b"\n"):
@@ -174,6 +175,8 @@ class ResultLog:
             keys = pd.DataFrame(table.pop("key").tolist()).add_prefix("key_field_")
             table = pd.concat([keys, table], axis=1)
         csv, parquet = self.folder / f"{SUMMARY}.csv", self.folder / f"{SUMMARY}.parquet"
-        table.to_csv(csv, index=False)
-        table.astype({c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(parquet)
+        with written_whole(csv) as file:
+            table.to_csv(file, index=False)
+        with written_whole(parquet, "wb") as file:
+            table.astype({c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(file)
         return csv, parquet, {"ok": statuses["ok"], "error": statuses["error"]}

@@ -76,7 +76,7 @@ class Terminal:
         """Send file descriptors 1 and 2 into `path` for the block; this terminal keeps the
         original ones, so the run's own output still reaches them."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        sink = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        sink = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
         before = (self.stdout, self.stderr)
         held: list[tuple[int, int]] = []
         opened: list[TextIO] = []

@@ -32,6 +32,15 @@ from sdt_core.errors import SettingsError
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"secret|token|password|passwd|credential|private|access_key", re.I)
+#: The password of a URL's user info, `scheme://USER:PASSWORD@host`, with or without its scheme.
+_PASSWORD = re.compile(r"""(?P<user>[^\s/:@'"]*):[^\s/@'"]+@""")
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with the password of every URL's user info masked: `s3://KEY:SECRET@bucket` becomes
+    `s3://KEY:***@bucket`. Whatever plug parses a data URL, sdt-core passes what it reports of
+    data locations through here: error lines, reprs, run.json, result rows and logs."""
+    return _PASSWORD.sub(lambda found: f"{found['user']}:{MASK}@", text)
 
 
 def setting(

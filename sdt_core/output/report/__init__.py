@@ -7,11 +7,12 @@ with bokeh (`page`); `sdt report OUT` and the end of every `sdt run` call it.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from sdt_core.output.files import write_whole
 
 REPORT = "report.html"
 log = logging.getLogger(__name__)
@@ -23,10 +24,8 @@ def write_report(folder: Path) -> Path:
     from sdt_core.output.report.page import render
 
     text = render(read_run(folder))
-    path, partial = folder / REPORT, folder / f".{REPORT}.partial"
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)  # a reader never sees half a page
-    return path
+    write_whole(folder / REPORT, text)  # a reader never sees half a page
+    return folder / REPORT
 
 
 @dataclass
