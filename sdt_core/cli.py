@@ -387,6 +387,19 @@ def plan_command() -> None:
 @click.option("--dask-config", "dask_config", multiple=True, metavar="KEY=VALUE", help="Dask config of the cluster.")
 @click.option("--out", default="sdt-results", show_default=True, type=click.Path(), help="Output folder.")
 @click.option("--resume", is_flag=True, help="Go on with the run in --out: skip the keys it has done.")
+@click.option(
+    "--rerun",
+    "rerun",
+    multiple=True,
+    metavar="STAGE",
+    help="With --resume: also run again the keys that failed in STAGE (e.g. timeout, memory, worker).",
+)
+@click.option(
+    "--key-timeout",
+    metavar="DURATION",
+    help="Fail a key running longer than this (e.g. 30m), and replace its worker "
+    "(dask config sdt.key-timeout) [default: 2h].",
+)
 @click.option("--analysis", metavar="MODULE:FUNCTION", help="Run f(frame) -> dict instead of SDT's pipeline.")
 @click.option("--loss-analysis", is_flag=True, help="Also SDT's loss factor analysis (systems over 365 days).")
 @click.option("--pipeline", "pipeline", multiple=True, metavar="KEY=VALUE", help="Keyword of run_pipeline.")
@@ -421,6 +434,8 @@ def run_command(
     dask_config: tuple[str, ...],
     out: str,
     resume: bool,
+    rerun: tuple[str, ...],
+    key_timeout: str | None,
     analysis: str | None,
     loss_analysis: bool,
     pipeline: tuple[str, ...],
@@ -466,6 +481,7 @@ def run_command(
     pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
     options: dict[str, Any] = {"plug": plug, "analysis": analysis, "loss_analysis": loss_analysis, "limit": limit}
     options |= {"pipeline": pipeline_options, "max_in_flight": max_in_flight, "exact_sdt": exact_sdt}
+    options |= {"key_timeout": key_timeout, "rerun": rerun}
     summary = run(source, out=out, resume=resume, report=not no_report, terminal=terminal, dry_run=dry_run, **options)
     if dry_run:
         click.echo(f"{summary.keys} keys on {summary.cluster}: input valid, nothing started (--dry-run)")

@@ -408,6 +408,56 @@ def test_workers_paused_for_memory_before_running_anything_end_the_run_or_their_
     assert time.monotonic() - start < 180
 
 
+STUCK = """
+    import time
+    import pandas as pd
+    from sdt_core import DataPlug, setting
+
+    DAYS = pd.date_range("2024-06-01", periods=2 * 288, freq="5min")
+
+    class Stuck(DataPlug):
+        fifo: str = setting("", "A FIFO nobody ever writes to.")
+
+        def keys(self):
+            return [("fine-1",), ("stuck-read",), ("stuck-analysis",), ("fine-2",)]
+
+        def get_data(self, key):
+            if key[0] == "stuck-read":
+                open(self.fifo).read()  # blocks in the kernel: no writer ever comes
+            power = 2.0 if key[0] == "stuck-analysis" else 1.0
+            return pd.DataFrame({"timestamp": DAYS, "power": power})
+
+    def stall(frame):
+        if frame.iloc[:, 0].max() == 2.0:
+            time.sleep(3600)
+        return {"points": len(frame)}
+"""
+
+
+def test_a_key_that_never_returns_is_failed_for_time_and_the_run_goes_on(tmp_path, monkeypatch):
+    """One key's read blocks on a FIFO, another's analysis sleeps: each is failed with stage
+    `timeout` after the key timeout, its worker replaced; the others finish; a resume leaves
+    them, unless asked (--rerun timeout)."""
+    os.mkfifo(tmp_path / "fifo")
+    name = module(tmp_path, monkeypatch, STUCK)
+    from sdt_core import open_data
+
+    data = open_data(plug=f"{name}:Stuck", fifo=str(tmp_path / "fifo"))
+    kwargs = {"settings": SMALL, "out": tmp_path / "out", "analysis": f"{name}:stall", "report": False}
+    start = time.monotonic()
+    summary = run(data, key_timeout="3s", **kwargs)
+    assert time.monotonic() - start < 300  # a bounded wait (most of it the cluster, on a loaded machine)
+    by_key = {row["key"][0]: row for row in rows(tmp_path / "out")}
+    assert (summary.ok, summary.failed, len(rows(tmp_path / "out"))) == (2, 2, 4)
+    for stuck in ("stuck-read", "stuck-analysis"):
+        assert by_key[stuck]["stage"] == "timeout"
+        assert by_key[stuck]["error"].startswith("TimeoutError: the key ran longer than the key timeout of 3 s")
+    again = run(data, resume=True, **kwargs)  # nothing to do: no cluster starts
+    assert (again.earlier, len(rows(tmp_path / "out"))) == (4, 4)
+    with pytest.raises(SdtError, match="--rerun goes with --resume"):
+        run(data, rerun=["timeout"], **kwargs)
+
+
 # One error path: any failure is one line and its exit code.
 
 

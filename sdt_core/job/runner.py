@@ -27,7 +27,7 @@ from sdt_core import acceleration
 from sdt_core.analysis import Analysis, check_pipeline_options, load_analysis, sdt_pipeline
 from sdt_core.dataplugs import DataPlug, mask_credentials, open_data
 from sdt_core.errors import SdtError
-from sdt_core.job import signals
+from sdt_core.job import signals, watchdog
 from sdt_core.job.submission import submit_all
 from sdt_core.job.task import pack, process_packed_key
 from sdt_core.output.cluster_logs import LOGS, ClusterLogs
@@ -56,6 +56,8 @@ class Prepared:
     run_id: dict[str, Any]
     max_in_flight: int
     retries: int
+    key_timeout: float
+    rerun: frozenset[str]
 
 
 def run(
@@ -78,6 +80,8 @@ def run(
     exact_sdt: bool | None = None,
     terminal: Terminal | None = None,
     dry_run: bool = False,
+    key_timeout: float | str | None = None,
+    rerun: Iterable[str] = (),
 ) -> RunSummary:
     """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
 
@@ -87,11 +91,17 @@ def run(
     `report`: the fleet report (OUT/report.html, `sdt_core.output.report`) and Dask's performance report.
     `terminal` says what to show (default: progress; log records and warnings go to
     OUT/run.log, the cluster's logs to OUT/logs/). Raises `SdtError` on bad input, before
-    anything starts. `dry_run`: check every input and list the keys, then stop: nothing is
-    started or written, and the summary's `keys` counts what a run would do.
+    anything starts. A key running longer than `key_timeout` (seconds or a duration such as
+    "30m"; default: dask config `sdt.key-timeout`, else 2 h) is failed with stage `timeout`
+    and its worker replaced. A `resume` skips every key done, except those whose last row
+    failed in a stage of `rerun` (e.g. `{"timeout"}`). `dry_run`: check every input and list
+    the keys, then stop: nothing is started or written, and the summary's `keys` counts what
+    a run would do.
     """
     started = time.monotonic()
     _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
+    seconds = watchdog.key_timeout(key_timeout)
+    again = _rerun(rerun, resume)
     data_plug = _data_plug(data)
     function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
     exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
@@ -109,6 +119,7 @@ def run(
             "substitutions": [s.record() for s in fast],
         },
         "cluster": repr(cluster_plug),
+        "key_timeout_s": seconds,
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sdt_core": version("sdt-core"),
     }
@@ -128,7 +139,7 @@ def run(
             cluster=repr(cluster_plug),
             dry_run=True,
         )
-    ready = Prepared(data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries)
+    ready = Prepared(data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries, seconds, again)
     return _run(ready, Path(out), resume, report, progress_interval, biggest_first, terminal or Terminal(), started)
 
 
@@ -147,7 +158,7 @@ def _run(
     # The folder is this run's until the end; its fleet report is written at the end, whatever happens.
     with ResultLog(Path(out), ready.run_id, resume) as log, written_at_exit(Path(out), report) as fleet_report:
         try:
-            earlier = log.done() & set(selected) if resume else set()
+            earlier = log.done(ready.rerun) & set(selected) if resume else set()
             todo = [key for key in selected if key not in earlier]
             if biggest_first:
                 todo = _biggest_first(data_plug, todo)
@@ -180,7 +191,15 @@ def _run(
                                     records.attach(client)
                                     logs.outlive_ctrl_c()
                                 submit_all(
-                                    client, todo, task, record, progress, ready.max_in_flight, ready.retries, owned
+                                    client,
+                                    todo,
+                                    task,
+                                    record,
+                                    progress,
+                                    ready.max_in_flight,
+                                    ready.retries,
+                                    owned,
+                                    ready.key_timeout,
                                 )
                             finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
                                 progress.close()
@@ -234,6 +253,16 @@ def _check_bounds(**values: int | None) -> None:
         option = "--" + name.replace("_", "-")
         if isinstance(value, bool) or not isinstance(value, int) or not lowest[name] <= value <= MAX_COUNT:
             raise SdtError(f"{option} must be an integer from {lowest[name]} to {MAX_COUNT:,}, got {value!r}")
+
+
+def _rerun(stages: Iterable[str], resume: bool) -> frozenset[str]:
+    """The stages whose failed keys a resume runs again; only with a resume."""
+    chosen = frozenset(stage.strip() for stage in ([stages] if isinstance(stages, str) else stages))
+    if chosen and not resume:
+        raise SdtError("--rerun goes with --resume: it names the stages whose failed keys the resume runs again")
+    if "" in chosen:
+        raise SdtError("--rerun takes the stage of failed keys, such as timeout, memory, worker or analysis")
+    return chosen
 
 
 def _data_plug(data: str | DataPlug | None) -> DataPlug:

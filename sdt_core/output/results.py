@@ -27,6 +27,7 @@ SUMMARY = "summary"
 CLUSTER_STAGE = "cluster"  # the cluster went away: transient, a resume runs the key again
 WORKER_STAGE = "worker"  # the key killed its worker process every time it ran
 MEMORY_STAGE = "memory"  # the key kept its worker paused for memory
+TIMEOUT_STAGE = "timeout"  # the key ran longer than the key timeout (--key-timeout)
 SETUP_STAGE = "setup"  # the worker could not load the data plug or the analysis: a resume retries
 #: Rows a resume runs again: what failed was the environment, not the key.
 TRANSIENT_STAGES = (CLUSTER_STAGE, SETUP_STAGE)
@@ -125,9 +126,12 @@ class ResultLog:
         """Every complete row of the log, in order (a line cut short by a crash is skipped)."""
         return log_rows(self.path)
 
-    def done(self) -> set[tuple[Any, ...]]:
-        """Keys with a final row: ok, or failed for the key itself (not for the cluster)."""
-        return {_key(row) for row in self.rows() if row.get("stage") not in TRANSIENT_STAGES}
+    def done(self, rerun: Iterable[str] = ()) -> set[tuple[Any, ...]]:
+        """Keys with a final row: ok, or failed for the key itself (not for the cluster), and
+        not in a stage of `rerun` (`--rerun timeout`: the keys that ran too long go again)."""
+        again = {*TRANSIENT_STAGES, *rerun}
+        latest = {_key(row): row for row in self.rows()}
+        return {key for key, row in latest.items() if row.get("stage") not in again}
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Write `rows`; a failure to write ends the run in one line (a row cut short is not counted)."""
