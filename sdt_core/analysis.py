@@ -35,13 +35,18 @@ class StageFailed(Exception):
 
 @contextmanager
 def stage(name: str, timings: dict[str, float]) -> Iterator[None]:
-    """Time a stage into `timings[name + "_s"]`; turn its failure into `StageFailed`."""
+    """Time a stage into `timings[name + "_s"]`; turn its failure into `StageFailed`.
+
+    Any failure, BaseExceptions too: an analysis's `sys.exit()`, KeyboardInterrupt or own
+    BaseException subclass is the key's failure, not its worker's (in a worker's thread,
+    nothing else raises them).
+    """
     start = time.perf_counter()
     try:
         yield
     except StageFailed:
         raise
-    except Exception as exc:
+    except BaseException as exc:
         raise StageFailed(name, exc, timings) from exc
     finally:
         timings[f"{name}_s"] = round(time.perf_counter() - start, 4)

@@ -7,11 +7,13 @@ import dataclasses
 import difflib
 import json
 import logging
+import os
 import signal
 import sys
 import time
 import traceback
 import typing
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -210,14 +212,14 @@ def _data_plug_usage(name: str, cls: type[DataPlug]) -> str:
 
 
 def _stop_on_signals() -> None:
-    """Make SIGTERM behave like Ctrl-C; a second signal while stopping is ignored."""
+    """Make SIGTERM and SIGHUP behave like Ctrl-C; a second signal while stopping is ignored."""
 
     def stop(signum: int, frame: object) -> NoReturn:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals.STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in signals.STOP_SIGNALS:
         signal.signal(sig, stop)
 
 
@@ -242,7 +244,7 @@ def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: 
     _stop_on_signals()
     ending = "Cluster closed."  # also after a start cut short: the plug removed its part
     try:
-        with plug as client:
+        with _warnings_in_one_line(), plug as client:
             click.echo(plug.cluster_line())
             click.echo(f"Scheduler: {client.scheduler_info()['address']}")
             click.echo(f"Dashboard: {getattr(plug, 'dashboard_link', '') or 'off'}")
@@ -258,6 +260,18 @@ def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: 
     except KeyboardInterrupt:
         pass
     click.echo(ending, err=True)
+
+
+@contextlib.contextmanager
+def _warnings_in_one_line() -> Iterator[None]:
+    """Python warnings as one line each on stderr (Dask's "Port 8787 is already in use" took four)."""
+
+    def line(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        click.echo(f"sdt up: {' '.join(str(message).split())}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = line
+        yield
 
 
 def _plan(name: str, values: dict[str, Any], as_json: bool, results: str | None, system_years: float) -> None:
@@ -608,6 +622,7 @@ def doctor_command(image_packages: typing.TextIO | None, plugs: tuple[str, ...])
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `sdt` console script."""
+    _standard_streams()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         with signals.stop_on_signals():
@@ -617,6 +632,21 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except (signals.Stopped, KeyboardInterrupt) as exc:
         sys.exit(_fail(exc))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _standard_streams() -> None:
+    """Descriptors 0, 1 and 2 open (on /dev/null where they were closed, `>&-`), and sys.stdout and
+    sys.stderr on them: else the first file a run opens would take a closed one's number, and
+    what is printed would go into it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
 
 
 def _fail(exc: BaseException, verbose: bool = False) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import textwrap
 import time
@@ -196,7 +198,11 @@ def test_writing_into_a_read_only_folder_is_one_line(sdt, read_only_folder, comm
 
 
 def test_a_backend_whose_start_fails_is_one_line_exit_1(sdt, tmp_path):
-    result = sdt("up", "local", "--workers", "1", "--threads", "1", "--set", "protocol=bogus", "--check")
+    with socket.socket() as taken:  # the scheduler's port is in use: only the start can tell
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = sdt("up", "local", "--workers", "1", "--threads", "1", "--set", f"scheduler_port={port}", "--check")
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("sdt: error:")]
     assert lines == [
@@ -204,6 +210,20 @@ def test_a_backend_whose_start_fails_is_one_line_exit_1(sdt, tmp_path):
         "Scheduler failed to start."
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_a_dashboard_port_in_use_is_one_line(sdt):
+    """Dask's warning took four lines of stderr (its source line and `warnings.warn(`)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["--workers", "1", "--threads", "1", "--dashboard-address", f"127.0.0.1:{port}", "--check"]
+        result = sdt("up", "local", *args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    warning, dashboard, closed = result.stderr.splitlines()
+    assert warning.startswith(f"sdt up: Port {port} is already in use. Perhaps you already have a cluster running?")
+    assert dashboard.startswith("Dask dashboard: http://127.0.0.1:") and closed == "Cluster closed."
 
 
 def test_max_in_flight_and_retries_are_bounded(tmp_path):
@@ -280,6 +300,61 @@ def test_a_key_that_kills_its_worker_is_recorded_once_and_not_run_again(tmp_path
     assert by_key["p7"]["error"].startswith("KilledWorker: its worker process died each time it ran the key")
     again = run(str(folder), resume=True, **kwargs)
     assert again.earlier == 3 and len(rows(tmp_path / "out")) == 3
+
+
+def test_an_analysis_raising_a_base_exception_fails_its_key_not_its_worker(tmp_path, monkeypatch):
+    """sys.exit(), KeyboardInterrupt and a BaseException subclass of the analysis's own: each an
+    `analysis` failure of its key, recorded once (before: stage `cluster`, rerun by every
+    resume; SystemExit and KeyboardInterrupt became KilledWorker after ~30 s)."""
+    name = module(
+        tmp_path,
+        monkeypatch,
+        """
+        import sys
+
+        class Abort(BaseException):
+            pass
+
+        def odd(frame):
+            size = len(set(frame.index.date))  # days (outages never take a whole one)
+            if size == 3:
+                sys.exit(3)
+            if size == 4:
+                raise KeyboardInterrupt
+            if size == 5:
+                raise Abort("the analysis's own")
+            return {"days": size}
+        """,
+    )
+    kwargs = {"settings": SMALL, "out": tmp_path / "out", "analysis": f"{name}:odd", "report": False}
+    summary = run("sample://?systems=4&lengths=2,3,4,5&real=false", **kwargs)
+    by_key = {row["key"][0]: row for row in rows(tmp_path / "out")}
+    assert (summary.ok, summary.failed, len(by_key)) == (1, 3, 4), by_key
+    errors = {by_key[f"synthetic-00{i}"]["error"] for i in (1, 2, 3)}
+    assert errors == {"SystemExit: 3", "KeyboardInterrupt: ", "Abort: the analysis's own"}
+    assert {by_key[f"synthetic-00{i}"]["stage"] for i in (1, 2, 3)} == {"analysis"}
+    again = run("sample://?systems=4&lengths=2,3,4,5&real=false", resume=True, **kwargs)
+    assert again.earlier == 4 and len(rows(tmp_path / "out")) == 4
+
+
+def test_a_stop_while_the_fleet_report_is_written_waits_for_it(tmp_path, monkeypatch):
+    """SIGTERM while report.html is being written: the report is finished, then the run stops
+    (before: no report.html; a resume repaired it)."""
+    from sdt_core.job import signals
+    from sdt_core.output.report import page
+
+    render = page.render
+
+    def render_then_signalled(tables):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the page is being made
+        return render(tables)
+
+    monkeypatch.setattr(page, "render", render_then_signalled)
+    with signals.stop_on_signals(), pytest.raises(signals.Stopped) as stopped:
+        run(TINY.format(n=2), settings=SMALL | {"workers": 1}, out=tmp_path / "out", analysis=INVENTORY)
+    assert stopped.value.exit_code == 143
+    assert "synthetic-001" in (tmp_path / "out" / "report.html").read_text()
+    assert [p.name for p in (tmp_path / "out").glob(".*partial")] == []
 
 
 def test_a_task_the_cluster_cannot_run_gets_a_readable_row_that_a_resume_retries(tmp_path, monkeypatch):

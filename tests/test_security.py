@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from sdt_core import SdtError
 from sdt_core.output.folder_lock import HOLDER, FolderLock
 from sdt_core.testing import SECRET
 
@@ -64,6 +65,16 @@ def test_a_data_url_never_shows_its_password(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert SECRET not in result.stderr + result.stdout
     assert "AKIDEXAMPLE:***@" in result.stderr
+
+
+def test_a_planted_lock_link_is_refused(tmp_path):
+    target = tmp_path / "precious.txt"
+    target.write_text("keep me")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".sdt-lock").symlink_to(target)
+    with pytest.raises(SdtError, match="is a symbolic link, not sdt's lock; remove it or choose another --out"):
+        FolderLock(tmp_path / "out").acquire()
+    assert target.read_text() == "keep me"
 
 
 def test_a_planted_holder_link_overwrites_nothing(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import typing
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.errors import SdtError, SettingsError
@@ -64,6 +65,11 @@ class DataPlug(Options):
         """How big the key's data is, if known cheaply (e.g. file size): biggest go first."""
         return None
 
+    def reads_folder(self, folder: Path) -> bool:
+        """Whether files written into `folder` could become keys of this plug (a run's --out must
+        not be such a folder: a resume would take the run's own files for systems)."""
+        return False
+
     def public_dict(self) -> dict[str, Any]:
         """The options, secrets masked: declared ones, and the password of any URL in a value."""
         return {k: mask_credentials(v) if isinstance(v, str) else v for k, v in super().public_dict().items()}
@@ -106,6 +112,11 @@ class DataPlugRegistry(EntryPointRegistry):
         hints = typing.get_type_hints(cls)
         values = cls.from_location(location) if url is not None else {}
         texts = dict(urllib.parse.parse_qsl(query)) | dict(text_options or {})
+        twice = [k for k, v in values.items() if v not in ("", None) and k in {*texts, *(options or {})}]
+        if twice:
+            raise SdtError(
+                f"data plug '{scheme}': {twice[0]} is given by DATA ({location}) and again as an option; give it once"
+            )
         values |= {k: parse_text(hints.get(k), v) for k, v in texts.items()}
         opened = validate(scheme, cls, values | dict(options or {}))
         _check_time_zone(scheme, getattr(opened, "time_zone", None))

@@ -24,7 +24,7 @@ class CsvFiles(DataPlug):
 
     def key_of(self, name: str) -> tuple[str] | None:
         """The key of a file name, or None when it is not a data file."""
-        return (name[: -len(self.ext)],) if name.endswith(self.ext) and len(name) > len(self.ext) else None
+        return (name[: len(name) - len(self.ext)],) if name.endswith(self.ext) and len(name) > len(self.ext) else None
 
     def read(self, source: str | IO[bytes]) -> pd.DataFrame:
         compression = next((c for end, c in _COMPRESSION.items() if self.ext.endswith(end)), None)
@@ -53,6 +53,9 @@ class CsvDirectory(CsvFiles):
         if not folder.is_dir():
             raise SettingsError(f"data directory {self.path} does not exist; give a directory of {self.ext} files")
         self.path = str(folder.resolve())  # one folder, one identity: a resume may name it either way
+
+    def reads_folder(self, folder: Path) -> bool:
+        return Path(self.path).resolve() == folder.resolve()
 
     def keys(self) -> Iterable[tuple[str]]:
         keys = (self.key_of(p.name) for p in sorted(Path(self.path).iterdir()) if p.is_file())

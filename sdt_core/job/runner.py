@@ -103,6 +103,7 @@ def run(
     seconds = watchdog.key_timeout(key_timeout)
     again = _rerun(rerun, resume)
     data_plug = _data_plug(data)
+    _check_out(out, data_plug)
     function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
     exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
     with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
@@ -156,7 +157,10 @@ def _run(
     """The run itself, once every input was checked: the folder, the cluster, the keys, the summary."""
     data_plug, selected, cluster_plug = ready.data_plug, ready.selected, ready.cluster_plug
     # The folder is this run's until the end; its fleet report is written at the end, whatever happens.
-    with ResultLog(Path(out), ready.run_id, resume) as log, written_at_exit(Path(out), report) as fleet_report:
+    with (
+        ResultLog(Path(out), ready.run_id, resume) as log,
+        written_at_exit(Path(out), report, signals.shielded) as fleet_report,
+    ):
         try:
             earlier = log.done(ready.rerun) & set(selected) if resume else set()
             todo = [key for key in selected if key not in earlier]
@@ -253,6 +257,16 @@ def _check_bounds(**values: int | None) -> None:
         option = "--" + name.replace("_", "-")
         if isinstance(value, bool) or not isinstance(value, int) or not lowest[name] <= value <= MAX_COUNT:
             raise SdtError(f"{option} must be an integer from {lowest[name]} to {MAX_COUNT:,}, got {value!r}")
+
+
+def _check_out(out: str | Path, data: DataPlug) -> None:
+    """The output folder: given, and not the folder the data are read from."""
+    if not str(out).strip():
+        raise SdtError("--out is empty: give the folder for the results, e.g. --out sdt-results")
+    if data.reads_folder(Path(out)):
+        raise SdtError(
+            f"--out {out} is the data folder: a resume would read the run's own files as systems; choose another --out"
+        )
 
 
 def _rerun(stages: Iterable[str], resume: bool) -> frozenset[str]:

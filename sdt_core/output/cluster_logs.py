@@ -44,23 +44,25 @@ def log_name(kind: str, name: Any) -> str:
 
 
 class OutliveCtrlC(WorkerPlugin):
-    """On a worker process in the client's process group, which a terminal's Ctrl-C reaches
-    too: ignore SIGINT, so that it lives until its log is read; the client then closes it."""
+    """On a worker process in the client's process group, which a terminal's Ctrl-C or hangup
+    reaches too: ignore SIGINT and SIGHUP, so that it lives until its log is read; the client
+    then closes it."""
 
     name = "sdt-outlive-ctrl-c"
 
     def __init__(self, client_pid: int, group: int) -> None:
         self.client_pid, self.group = client_pid, group
-        self._before: Any = None
+        self._before: dict[int, Any] = {}
 
     def setup(self, worker: Any) -> None:
         mine = os.getpid() != self.client_pid and os.getpgid(0) == self.group
         if mine and threading.current_thread() is threading.main_thread():
-            self._before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGHUP)}
 
     def teardown(self, worker: Any) -> None:
-        if self._before is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, self._before)
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in self._before.items():
+                signal.signal(sig, handler)
 
 
 class ClusterLogs:

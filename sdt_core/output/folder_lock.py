@@ -32,6 +32,10 @@ class FolderLock:
     def acquire(self) -> None:
         from filelock import Timeout
 
+        if (self.folder / LOCK).is_symlink():  # filelock before 4 opened it following the link, truncating its target
+            raise SdtError(
+                f"{self.folder / LOCK} is a symbolic link, not sdt's lock; remove it or choose another --out"
+            )
         try:
             self._lock.acquire()
         except Timeout:

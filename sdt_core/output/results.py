@@ -59,15 +59,52 @@ def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def log_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Every complete row of the log file `path`, in order (a line cut short by a crash is skipped)."""
+    """Every complete row of the log file `path`, in order. A line cut short by a crash (not
+    JSON) is skipped; a line that is not a row of sdt's (not UTF-8 text; JSON that is not an
+    object with a list `key` and a `status` ok or error) is an `SdtError` naming it."""
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, 1):
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                row = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise _not_a_row(path, number, "is not UTF-8 text") from None
+            except (json.JSONDecodeError, RecursionError):
                 continue
+            problem = row_problem(row)
+            if problem:
+                raise _not_a_row(path, number, problem)
+            yield row
+
+
+def row_problem(row: Any) -> str | None:
+    """What makes `row` no result row of sdt's, or None."""
+    if not isinstance(row, dict):
+        return f"is {type(row).__name__} JSON, not a row (an object with key and status)"
+    key = row.get("key")
+    if not isinstance(key, list) or not key or not all(isinstance(k, (str, int, float, bool)) for k in key):
+        return f'has the key {str(key)[:60]!r}, not a list of plain values such as ["system-1"]'
+    if row.get("status") not in ("ok", "error"):
+        return f"has the status {str(row.get('status'))[:30]!r}, not ok or error"
+    return None
+
+
+def _not_a_row(path: Path, number: int, problem: str) -> SdtError:
+    return SdtError(
+        f"{path} line {number} {problem}: not written by sdt; fix or remove that line, or choose another --out"
+    )
+
+
+def _run_record(path: Path) -> dict[str, Any]:
+    """The run.json at `path`; `SdtError` if it is not one."""
+    try:
+        record = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        record = None
+    if not isinstance(record, dict):
+        raise SdtError(f"--resume: {path} is not the record of an sdt run (a JSON object); choose another --out")
+    return record
 
 
 class ResultLog:
@@ -104,11 +141,17 @@ class ResultLog:
             self._file.write("\n")  # a crash cut the last line short: never glue onto it
         self._synced = time.monotonic()
 
-    @staticmethod
-    def _check_identity(path: Path, run: Mapping[str, Any], resume: bool) -> None:
-        if not (resume and path.exists()):
+    def _check_identity(self, path: Path, run: Mapping[str, Any], resume: bool) -> None:
+        if not resume:
             return
-        before = json.loads(path.read_text())
+        if not path.exists():
+            if any(True for _ in self.rows()):
+                raise SdtError(
+                    f"--resume: {path.parent} holds results but no {RUN}, which tells what data and analysis "
+                    "they are of; choose another --out"
+                )
+            return
+        before = _run_record(path)
         if before.get("sdt_mode", "exact") != run["sdt_mode"]:
             flag = "with --exact-sdt" if run["sdt_mode"] == "fast" else "without --exact-sdt"
             raise SdtError(

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 from sdt_core.errors import SettingsError
+from sdt_core.plugs.passthrough import check_passthrough
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"secret|token|password|passwd|credential|private|access_key", re.I)
@@ -350,6 +351,7 @@ def validate(
         for key in unknown:
             if key not in accepted:
                 raise _unknown(plug, cls, key)
+            check_passthrough(plug, cls.noun, key, extra[key])
     settings = cls(**chosen, extra=extra, given=frozenset(chosen) | frozenset(extra))
     settings.check()
     return settings
@@ -369,7 +371,7 @@ def parse_text(tp: Any, text: str) -> Any:
     if tp is None or tp is Any:
         try:
             return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):  # nested too deep, too
             return text
     if _is_union(tp):
         args = typing.get_args(tp)
@@ -422,7 +424,7 @@ def _json(text: str) -> Any:
 
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # nested deeper than Python recurses: not a value
         return text
 
 

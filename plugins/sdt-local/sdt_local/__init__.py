@@ -178,12 +178,13 @@ def make_cluster(settings: LocalSettings) -> LocalCluster:
     )
 
 
-IGNORE_CTRL_C = "sdt_local.ignore_ctrl_c"
+SERVER_SETUP = "sdt_local.forkserver"
 SAFE_PATH = "PYTHONSAFEPATH"
 
 
 def _ignoring_interrupts() -> bool:
-    """Start the server worker processes are forked from (`METHOD` forkserver) with SIGINT ignored.
+    """Start the server worker processes are forked from (`METHOD` forkserver) with SIGINT and
+    SIGHUP ignored; it removes its socket when it ends (`SERVER_SETUP`).
 
     The workers inherit it: a Ctrl-C in a terminal goes to the whole process group, and the
     workers would each print a traceback; sdt closes them instead. Nothing if another method
@@ -200,8 +201,8 @@ def _ignoring_interrupts() -> bool:
     # The server imports this module before it starts serving. Setting SIGINT to SIG_IGN here
     # instead, around its start, lost a Ctrl-C that came in that moment: the run went on.
     preload = list(getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or ["__main__"])
-    if IGNORE_CTRL_C not in preload:
-        multiprocessing.set_forkserver_preload([*preload, IGNORE_CTRL_C])
+    if SERVER_SETUP not in preload:
+        multiprocessing.set_forkserver_preload([*preload, SERVER_SETUP])
     with _safe_path():
         multiprocessing.forkserver.ensure_running()
     return True
