@@ -214,7 +214,7 @@ def test_a_hangup_stops_the_run_like_sigterm(start):
 
 def test_a_stuck_key_is_failed_for_time_and_the_run_completes(start, folder):
     """A key that never returns (before: the run waited forever at 29/30)."""
-    run = start(extra=("--analysis", "stuck_analysis:stuck_once", "--key-timeout", "5s"))
+    run = start(extra=("--analysis", "stuck_analysis:stuck_once", "--key-timeout", "20s"))
     run.wait_for(lambda: (folder / "stuck").exists())
     code = run.inject(lambda: None, timeout=300)
     assert code == 0, run.stderr
@@ -222,7 +222,9 @@ def test_a_stuck_key_is_failed_for_time_and_the_run_completes(start, folder):
     assert len(found) == len({tuple(r["key"]) for r in found}) == KEYS
     assert sorted(r["stage"] or "ok" for r in found).count("timeout") == 1
     assert run.said() == [], run.stderr
-    record("a key that never returns (--key-timeout 5s)", "mid-run", "its key failed (timeout), the run completes", run)
+    record(
+        "a key that never returns (--key-timeout 20s)", "mid-run", "its key failed (timeout), the run completes", run
+    )
 
 
 # Closed output: `--json | head -1`, and stdout and stderr closed (`>&- 2>&-`).

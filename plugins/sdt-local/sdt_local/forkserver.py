@@ -21,8 +21,8 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
-def _remove_listener() -> None:
-    """Remove the Unix socket this server listens on (`pymp-*/listener-*`), and its folder if empty."""
+def _listener() -> str | None:
+    """The path of the Unix socket this server listens on (`pymp-*/listener-*`), while it is open."""
     for fd in range(3, 256):
         with contextlib.suppress(OSError):
             if not stat.S_ISSOCK(os.fstat(fd).st_mode):
@@ -31,8 +31,17 @@ def _remove_listener() -> None:
                 path = sock.getsockname() if sock.family == socket.AF_UNIX else ""
             folder, name = os.path.split(path) if isinstance(path, str) else ("", "")
             if name.startswith("listener-") and os.path.basename(folder).startswith("pymp-"):
-                os.unlink(path)
-                os.rmdir(folder)
+                return str(path)
+    return None
 
 
-atexit.register(_remove_listener)
+def _remove(path: str) -> None:
+    """Remove the socket at `path` and its folder, if nothing else is in it."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+        os.rmdir(os.path.dirname(path))
+
+
+_LISTENER = _listener()  # now: the server closes it before it exits
+if _LISTENER:
+    atexit.register(_remove, _LISTENER)
