@@ -8,14 +8,13 @@ stage that raises (`stage`) becomes `StageFailed`, so the key's row says where a
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.errors import SdtError
-from sdt_core.plugs.imports import importable_cwd
+from sdt_core.plugs.imports import import_module
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,13 +35,18 @@ class StageFailed(Exception):
 
 @contextmanager
 def stage(name: str, timings: dict[str, float]) -> Iterator[None]:
-    """Time a stage into `timings[name + "_s"]`; turn its failure into `StageFailed`."""
+    """Time a stage into `timings[name + "_s"]`; turn its failure into `StageFailed`.
+
+    Any failure, BaseExceptions too: an analysis's `sys.exit()`, KeyboardInterrupt or own
+    BaseException subclass is the key's failure, not its worker's (in a worker's thread,
+    nothing else raises them).
+    """
     start = time.perf_counter()
     try:
         yield
     except StageFailed:
         raise
-    except Exception as exc:
+    except BaseException as exc:
         raise StageFailed(name, exc, timings) from exc
     finally:
         timings[f"{name}_s"] = round(time.perf_counter() - start, 4)
@@ -104,13 +108,14 @@ def data_inventory(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def load_analysis(spec: str) -> Analysis:
-    """The function named `module:function` (the current directory is importable)."""
+    """The function named `module:function` (the current directory is searched last: `sdt_core.plugs.imports`)."""
     module_name, sep, name = spec.partition(":")
     if not sep or not module_name or not name:
         raise SdtError(f"--analysis takes MODULE:FUNCTION, got {spec!r}")
-    importable_cwd()
     try:
-        module = importlib.import_module(module_name)
+        module = import_module(module_name)
+    except SdtError:
+        raise
     except Exception as exc:  # a missing module, a SyntaxError, or the module's own code raising
         where = f" ({exc.filename}, line {exc.lineno})" if isinstance(exc, SyntaxError) else ""
         text = exc.msg if isinstance(exc, SyntaxError) else str(exc)

@@ -7,11 +7,13 @@ import dataclasses
 import difflib
 import json
 import logging
+import os
 import signal
 import sys
 import time
 import traceback
 import typing
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -22,7 +24,16 @@ from sdt_core.job import signals
 from sdt_core.plugs.clientplug import client_plug_class, get_plug
 from sdt_core.plugs.discovery import EntryPointRegistry, list_plugs, registry
 from sdt_core.plugs.imports import import_object, importable
-from sdt_core.plugs.settings import MASK, Options, SettingInfo, Settings, metavar, parse_text, text_format
+from sdt_core.plugs.settings import (
+    MASK,
+    Options,
+    SettingInfo,
+    Settings,
+    mask_credentials,
+    metavar,
+    parse_text,
+    text_format,
+)
 
 if TYPE_CHECKING:
     from sdt_core.dataplugs import DataPlug
@@ -201,14 +212,14 @@ def _data_plug_usage(name: str, cls: type[DataPlug]) -> str:
 
 
 def _stop_on_signals() -> None:
-    """Make SIGTERM behave like Ctrl-C; a second signal while stopping is ignored."""
+    """Make SIGTERM and SIGHUP behave like Ctrl-C; a second signal while stopping is ignored."""
 
     def stop(signum: int, frame: object) -> NoReturn:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals.STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in signals.STOP_SIGNALS:
         signal.signal(sig, stop)
 
 
@@ -239,7 +250,7 @@ def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: 
     _stop_on_signals()
     ending = "Cluster closed."  # also after a start cut short: the plug removed its part
     try:
-        with plug as client:
+        with _warnings_in_one_line(), plug as client:
             click.echo(plug.cluster_line())
             click.echo(f"Scheduler: {client.scheduler_info()['address']}")
             click.echo(f"Dashboard: {getattr(plug, 'dashboard_link', '') or 'off'}")
@@ -275,6 +286,18 @@ def _serve(plug: Any, client: Any) -> str:
             raise SdtError(
                 f"lost the connection to the scheduler at {client.scheduler.address}; the cluster was closed"
             )
+
+
+@contextlib.contextmanager
+def _warnings_in_one_line() -> Iterator[None]:
+    """Python warnings as one line each on stderr (Dask's "Port 8787 is already in use" took four)."""
+
+    def line(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        click.echo(f"sdt up: {' '.join(str(message).split())}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = line
+        yield
 
 
 def _plan(name: str, values: dict[str, Any], as_json: bool, results: str | None, system_years: float) -> None:
@@ -455,6 +478,19 @@ def clean_command() -> None:
 @click.option("--dask-config", "dask_config", multiple=True, metavar="KEY=VALUE", help="Dask config of the cluster.")
 @click.option("--out", default="sdt-results", show_default=True, type=click.Path(), help="Output folder.")
 @click.option("--resume", is_flag=True, help="Go on with the run in --out: skip the keys it has done.")
+@click.option(
+    "--rerun",
+    "rerun",
+    multiple=True,
+    metavar="STAGE",
+    help="With --resume: also run again the keys that failed in STAGE (e.g. timeout, memory, worker).",
+)
+@click.option(
+    "--key-timeout",
+    metavar="DURATION",
+    help="Fail a key running longer than this (e.g. 30m), and replace its worker "
+    "(dask config sdt.key-timeout) [default: 2h].",
+)
 @click.option("--analysis", metavar="MODULE:FUNCTION", help="Run f(frame) -> dict instead of SDT's pipeline.")
 @click.option("--loss-analysis", is_flag=True, help="Also SDT's loss factor analysis (systems over 365 days).")
 @click.option("--pipeline", "pipeline", multiple=True, metavar="KEY=VALUE", help="Keyword of run_pipeline.")
@@ -489,6 +525,8 @@ def run_command(
     dask_config: tuple[str, ...],
     out: str,
     resume: bool,
+    rerun: tuple[str, ...],
+    key_timeout: str | None,
     analysis: str | None,
     loss_analysis: bool,
     pipeline: tuple[str, ...],
@@ -534,6 +572,7 @@ def run_command(
     pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
     options: dict[str, Any] = {"plug": plug, "analysis": analysis, "loss_analysis": loss_analysis, "limit": limit}
     options |= {"pipeline": pipeline_options, "max_in_flight": max_in_flight, "exact_sdt": exact_sdt}
+    options |= {"key_timeout": key_timeout, "rerun": rerun}
     summary = run(source, out=out, resume=resume, report=not no_report, terminal=terminal, dry_run=dry_run, **options)
     if dry_run:
         click.echo(f"{summary.keys} keys on {summary.cluster}: input valid, nothing started (--dry-run)")
@@ -660,6 +699,7 @@ def doctor_command(image_packages: typing.TextIO | None, plugs: tuple[str, ...])
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the `sdt` console script."""
+    _standard_streams()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         with signals.stop_on_signals():
@@ -671,30 +711,50 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def _standard_streams() -> None:
+    """Descriptors 0, 1 and 2 open (on /dev/null where they were closed, `>&-`), and sys.stdout and
+    sys.stderr on them: else the first file a run opens would take a closed one's number, and
+    what is printed would go into it."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", buffering=1, closefd=False)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", buffering=1, closefd=False)
+
+
 def _fail(exc: BaseException, verbose: bool = False) -> int:
     """The one error path: one line on stderr for `exc`, and the exit code (the traceback only if verbose).
 
     2: bad input; 1: a failed run or an unexpected error; 128 + N: stopped by signal N.
     """
     if isinstance(exc, signals.Stopped):
-        click.echo(f"sdt: stopped by {exc.name}{f'; {exc.detail}' if exc.detail else ''}", err=True)
+        _say(f"sdt: stopped by {exc.name}{f'; {exc.detail}' if exc.detail else ''}")
         return exc.exit_code
     if isinstance(exc, (click.Abort, KeyboardInterrupt)):
-        click.echo("Aborted.", err=True)
+        _say("Aborted.")
         return 130
     if isinstance(exc, click.UsageError):
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        click.echo(f"sdt: error: {exc.format_message()}{hint}", err=True)
+        _say(f"sdt: error: {exc.format_message()}{hint}")
         return EXIT_USAGE
     if isinstance(exc, click.ClickException):
         exc.show()
         return exc.exit_code
     logging.getLogger("sdt").debug("sdt failed", exc_info=exc)  # the whole story, for a run's log file
     if verbose:
-        traceback.print_exception(exc)
+        _say("".join(traceback.format_exception(exc)).rstrip())
     if isinstance(exc, SdtError):
-        click.echo(f"sdt: error: {exc}", err=True)
+        _say(f"sdt: error: {' '.join(str(exc).split())}")  # a backend's message may span lines
         return exc.exit_code
     text = " ".join(str(exc).split())[:300]
-    click.echo(f"sdt: error: {type(exc).__name__}: {text} (unexpected; -v shows where)", err=True)
+    _say(f"sdt: error: {type(exc).__name__}: {text} (unexpected; -v shows where)")
     return 1
+
+
+def _say(text: str) -> None:
+    """A line of the error path on stderr, with the password of any URL in it masked."""
+    click.echo(mask_credentials(text), err=True)

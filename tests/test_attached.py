@@ -17,7 +17,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from sdt_core import Attached, PlugUnusableError, get_plug, run
-from sdt_core.job.watchdog import PauseWatchdog
+from sdt_core.job.watchdog import Watchdog
 
 from .conftest import run_sdt
 
@@ -211,13 +211,13 @@ def test_the_watchdog_restarts_only_workers_sdt_started():
     with foreign_cluster(n_workers=1) as cluster, Client(cluster, set_as_default=False) as client:
         (address, pid), *_ = client.run(os.getpid).items()
         paused = {address: {"memory": 2**30, "limit": 2**30}}  # as the scheduler would report it
-        attached = PauseWatchdog(client, {}, timeout=0, restart=False)
+        attached = Watchdog(client, {}, timeout=0, restart=False)
         attached.check(paused, now=time.monotonic())
         assert attached.fatal is None and client.run(os.getpid) == {address: pid}
         attached.check(paused, now=time.monotonic())  # twice without a key finishing: the run ends, in one line
         assert attached.fatal.startswith(f"worker {address} of the scheduler sdt attached to stays paused")
         assert client.run(os.getpid) == {address: pid}
-        owner = PauseWatchdog(client, {}, timeout=0)
+        owner = Watchdog(client, {}, timeout=0)
         owner.check(paused, now=time.monotonic())
         client.wait_for_workers(1, timeout=60)
         assert list(client.run(os.getpid).values()) != [pid]  # sdt's own worker: restarted

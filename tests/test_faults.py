@@ -41,7 +41,25 @@ def folder(tmp_path: Path) -> Path:
     (tmp_path / "slow_analysis.py").write_text(
         "import time\n\ndef slow(frame):\n    time.sleep(0.3)\n    return {'points': len(frame)}\n"
     )
+    (tmp_path / "stuck_analysis.py").write_text(STUCK_ONCE)
     return tmp_path
+
+
+#: The first key to run never returns; the others take 0.3 s.
+STUCK_ONCE = """
+import os
+import time
+
+FLAG = os.path.join(os.path.dirname(__file__), "stuck")
+
+def stuck_once(frame):
+    try:
+        os.close(os.open(FLAG, os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        time.sleep(0.3)
+        return {"points": len(frame)}
+    time.sleep(3600)
+"""
 
 
 def rows(out: Path) -> list[dict]:
@@ -176,6 +194,93 @@ def test_a_signal_stops_the_run_in_one_line(start, moment, signum):
     ], run.stderr
     record(name, moment, f"exit {code}, {done} keys kept", run)
     assert_nothing_lost(run)
+
+
+def test_a_hangup_stops_the_run_like_sigterm(start):
+    """SIGHUP to the process group, as a closed terminal or SSH session sends it (before: the run
+    died at once, with no line, no fleet report and no cluster logs)."""
+    run = start()
+    run.wait_for(lambda: run.done() >= 5)
+    code = run.inject(lambda: os.killpg(run.proc.pid, signal.SIGHUP))
+    assert code == 128 + signal.SIGHUP, run.stderr
+    done = run.done()
+    assert run.said() == [
+        f"sdt: stopped by SIGHUP; {done} of {KEYS} keys done in out; the same command with --resume goes on"
+    ], run.stderr
+    assert {"scheduler.log", "worker-0.log", "worker-1.log"} <= {p.name for p in (run.out / "logs").iterdir()}
+    record("SIGHUP", "mid-run", f"exit {code}, {done} keys kept", run)
+    assert_nothing_lost(run)
+
+
+def test_a_stuck_key_is_failed_for_time_and_the_run_completes(start, folder):
+    """A key that never returns (before: the run waited forever at 29/30)."""
+    run = start(extra=("--analysis", "stuck_analysis:stuck_once", "--key-timeout", "20s"))
+    run.wait_for(lambda: (folder / "stuck").exists())
+    code = run.inject(lambda: None, timeout=300)
+    assert code == 0, run.stderr
+    found = rows(run.out)
+    assert len(found) == len({tuple(r["key"]) for r in found}) == KEYS
+    stages = [r["stage"] or "ok" for r in found]
+    # The stuck key, and on a loaded machine also a first key of a replacement worker whose
+    # load (importing pvlib) took longer than the limit.
+    assert stages.count("timeout") >= 1 and stages.count("ok") + stages.count("timeout") == KEYS, stages
+    assert run.said() == [], run.stderr
+    record(
+        "a key that never returns (--key-timeout 20s)", "mid-run", "its key failed (timeout), the run completes", run
+    )
+
+
+# Closed output: `--json | head -1`, and stdout and stderr closed (`>&- 2>&-`).
+
+
+def test_a_closed_stdout_pipe_lets_the_run_finish(start):
+    """`sdt run --json | head -1` (before: exit 1 after 2 of 30 keys, no message)."""
+    run = start(extra=("--json",))
+    assert json.loads(run.proc.stdout.readline())["status"] == "ok"  # what head -1 takes
+    code = run.inject(run.proc.stdout.close)
+    assert code == 0, run.stderr
+    assert run.said() == [] and "Exception ignored" not in run.stderr, run.stderr
+    found = [tuple(r["key"]) for r in rows(run.out)]
+    assert len(found) == len(set(found)) == KEYS and all(r["status"] == "ok" for r in rows(run.out))
+    assert "stdout was closed" in (run.out / "run.log").read_text()
+    record("stdout a closed pipe (--json | head -1)", "mid-run", "run completes, every key ok once", run)
+
+
+def test_closed_stdout_and_stderr_let_the_run_finish(folder):
+    """`sdt run --json >&- 2>&-` (before: `AttributeError ... (unexpected)`, 0 keys; with only
+    stderr closed, exit 1 and no message anywhere)."""
+    args = [DATA, "--analysis", "slow_analysis:slow", "--out", "out", "--no-report", "--json", *SMALL_ARGS]
+    closed = ["bash", "-c", 'exec "$0" "$@" >&- 2>&-', str(SDT), "run", *args]
+    result = subprocess.run(closed, cwd=folder, capture_output=True, text=True, timeout=300)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    found = [tuple(r["key"]) for r in rows(folder / "out")]
+    assert len(found) == len(set(found)) == KEYS and all(r["status"] == "ok" for r in rows(folder / "out"))
+
+
+def test_kill_9_of_sdt_up_leaves_no_temporary_folder(tmp_path):
+    """`sdt up local` killed with -9 left its forkserver's `pymp-*` folder and the workers'
+    `dask-scratch-space` folders. The forkserver, which ends with its parent, removes its own;
+    Dask removes its workers' at the next start there, as for any Dask cluster."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = os.environ | {"TMPDIR": str(temporary), "DASK_TEMPORARY_DIRECTORY": str(temporary)}
+    up = [str(SDT), "up", "local", "--workers", "1", "--threads", "1", "--dashboard-address", "127.0.0.1:0"]
+    proc = subprocess.Popen(up, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        while "Running" not in (line := proc.stdout.readline()):
+            assert line, "sdt up ended before it was up"
+        proc.kill()
+        proc.wait()
+        _no_orphans(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    assert list(temporary.glob("pymp-*")) == []
+    again = subprocess.run([*up, "--check"], capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stderr
+    left = [p.name for p in temporary.rglob("*") if p.is_dir()]
+    assert left in ([], ["dask-scratch-space"]), left  # its lock files are Dask's to keep
 
 
 # kill -9.

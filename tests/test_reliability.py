@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import textwrap
 import time
@@ -196,7 +198,11 @@ def test_writing_into_a_read_only_folder_is_one_line(sdt, read_only_folder, comm
 
 
 def test_a_backend_whose_start_fails_is_one_line_exit_1(sdt, tmp_path):
-    result = sdt("up", "local", "--workers", "1", "--threads", "1", "--set", "protocol=bogus", "--check")
+    with socket.socket() as taken:  # the scheduler's port is in use: only the start can tell
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = sdt("up", "local", "--workers", "1", "--threads", "1", "--set", f"scheduler_port={port}", "--check")
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("sdt: error:")]
     assert lines == [
@@ -204,6 +210,20 @@ def test_a_backend_whose_start_fails_is_one_line_exit_1(sdt, tmp_path):
         "Scheduler failed to start."
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_a_dashboard_port_in_use_is_one_line(sdt):
+    """Dask's warning took four lines of stderr (its source line and `warnings.warn(`)."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        args = ["--workers", "1", "--threads", "1", "--dashboard-address", f"127.0.0.1:{port}", "--check"]
+        result = sdt("up", "local", *args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    warning, dashboard, closed = result.stderr.splitlines()
+    assert warning.startswith(f"sdt up: Port {port} is already in use. Perhaps you already have a cluster running?")
+    assert dashboard.startswith("Dask dashboard: http://127.0.0.1:") and closed == "Cluster closed."
 
 
 def test_max_in_flight_and_retries_are_bounded(tmp_path):
@@ -282,9 +302,66 @@ def test_a_key_that_kills_its_worker_is_recorded_once_and_not_run_again(tmp_path
     assert again.earlier == 3 and len(rows(tmp_path / "out")) == 3
 
 
-def test_a_task_the_cluster_cannot_run_gets_a_readable_row_that_a_resume_retries(tmp_path, monkeypatch):
+def test_an_analysis_raising_a_base_exception_fails_its_key_not_its_worker(tmp_path, monkeypatch):
+    """sys.exit(), KeyboardInterrupt and a BaseException subclass of the analysis's own: each an
+    `analysis` failure of its key, recorded once (before: stage `cluster`, rerun by every
+    resume; SystemExit and KeyboardInterrupt became KilledWorker after ~30 s)."""
     name = module(
         tmp_path,
+        monkeypatch,
+        """
+        import sys
+
+        class Abort(BaseException):
+            pass
+
+        def odd(frame):
+            size = len(set(frame.index.date))  # days (outages never take a whole one)
+            if size == 3:
+                sys.exit(3)
+            if size == 4:
+                raise KeyboardInterrupt
+            if size == 5:
+                raise Abort("the analysis's own")
+            return {"days": size}
+        """,
+    )
+    kwargs = {"settings": SMALL, "out": tmp_path / "out", "analysis": f"{name}:odd", "report": False}
+    summary = run("sample://?systems=4&lengths=2,3,4,5&real=false", **kwargs)
+    by_key = {row["key"][0]: row for row in rows(tmp_path / "out")}
+    assert (summary.ok, summary.failed, len(by_key)) == (1, 3, 4), by_key
+    errors = {by_key[f"synthetic-00{i}"]["error"] for i in (1, 2, 3)}
+    assert errors == {"SystemExit: 3", "KeyboardInterrupt: ", "Abort: the analysis's own"}
+    assert {by_key[f"synthetic-00{i}"]["stage"] for i in (1, 2, 3)} == {"analysis"}
+    again = run("sample://?systems=4&lengths=2,3,4,5&real=false", resume=True, **kwargs)
+    assert again.earlier == 4 and len(rows(tmp_path / "out")) == 4
+
+
+def test_a_stop_while_the_fleet_report_is_written_waits_for_it(tmp_path, monkeypatch):
+    """SIGTERM while report.html is being written: the report is finished, then the run stops
+    (before: no report.html; a resume repaired it)."""
+    from sdt_core.job import signals
+    from sdt_core.output.report import page
+
+    render = page.render
+
+    def render_then_signalled(tables):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the page is being made
+        return render(tables)
+
+    monkeypatch.setattr(page, "render", render_then_signalled)
+    with signals.stop_on_signals(), pytest.raises(signals.Stopped) as stopped:
+        run(TINY.format(n=2), settings=SMALL | {"workers": 1}, out=tmp_path / "out", analysis=INVENTORY)
+    assert stopped.value.exit_code == 143
+    assert "synthetic-001" in (tmp_path / "out" / "report.html").read_text()
+    assert [p.name for p in (tmp_path / "out").glob(".*partial")] == []
+
+
+def test_a_task_the_cluster_cannot_run_gets_a_readable_row_that_a_resume_retries(tmp_path, monkeypatch):
+    installed = tmp_path / "site"  # on the path, not the current directory's: pickled by reference
+    installed.mkdir()
+    name = module(
+        installed,
         monkeypatch,
         """
         import multiprocessing
@@ -294,6 +371,7 @@ def test_a_task_the_cluster_cannot_run_gets_a_readable_row_that_a_resume_retries
             return {"ok": True}
         """,
     )
+    monkeypatch.chdir(tmp_path)
     kwargs = {"settings": SMALL, "out": tmp_path / "out", "analysis": f"{name}:here", "report": False}
     summary = run(TINY.format(n=2), **kwargs)  # before: Dask's worker lost its scheduler, and waited forever
     assert summary.failed == 2
@@ -403,6 +481,56 @@ def test_workers_paused_for_memory_before_running_anything_end_the_run_or_their_
         monkeypatch.delenv("DASK_SDT__PAUSE_TIMEOUT")
         dask.config.refresh()
     assert time.monotonic() - start < 180
+
+
+STUCK = """
+    import time
+    import pandas as pd
+    from sdt_core import DataPlug, setting
+
+    DAYS = pd.date_range("2024-06-01", periods=2 * 288, freq="5min")
+
+    class Stuck(DataPlug):
+        fifo: str = setting("", "A FIFO nobody ever writes to.")
+
+        def keys(self):
+            return [("fine-1",), ("stuck-read",), ("stuck-analysis",), ("fine-2",)]
+
+        def get_data(self, key):
+            if key[0] == "stuck-read":
+                open(self.fifo).read()  # blocks in the kernel: no writer ever comes
+            power = 2.0 if key[0] == "stuck-analysis" else 1.0
+            return pd.DataFrame({"timestamp": DAYS, "power": power})
+
+    def stall(frame):
+        if frame.iloc[:, 0].max() == 2.0:
+            time.sleep(3600)
+        return {"points": len(frame)}
+"""
+
+
+def test_a_key_that_never_returns_is_failed_for_time_and_the_run_goes_on(tmp_path, monkeypatch):
+    """One key's read blocks on a FIFO, another's analysis sleeps: each is failed with stage
+    `timeout` after the key timeout, its worker replaced; the others finish; a resume leaves
+    them, unless asked (--rerun timeout)."""
+    os.mkfifo(tmp_path / "fifo")
+    name = module(tmp_path, monkeypatch, STUCK)
+    from sdt_core import open_data
+
+    data = open_data(plug=f"{name}:Stuck", fifo=str(tmp_path / "fifo"))
+    kwargs = {"settings": SMALL, "out": tmp_path / "out", "analysis": f"{name}:stall", "report": False}
+    start = time.monotonic()
+    summary = run(data, key_timeout="10s", **kwargs)
+    assert time.monotonic() - start < 300  # a bounded wait (most of it the cluster, on a loaded machine)
+    by_key = {row["key"][0]: row for row in rows(tmp_path / "out")}
+    assert (summary.ok, summary.failed, len(rows(tmp_path / "out"))) == (2, 2, 4)
+    for stuck in ("stuck-read", "stuck-analysis"):
+        assert by_key[stuck]["stage"] == "timeout"
+        assert by_key[stuck]["error"].startswith("TimeoutError: the key ran longer than the key timeout of 10 s")
+    again = run(data, resume=True, **kwargs)  # nothing to do: no cluster starts
+    assert (again.earlier, len(rows(tmp_path / "out"))) == (4, 4)
+    with pytest.raises(SdtError, match="--rerun goes with --resume"):
+        run(data, rerun=["timeout"], **kwargs)
 
 
 # One error path: any failure is one line and its exit code.

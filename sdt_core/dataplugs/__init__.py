@@ -9,15 +9,15 @@ not installed is named by its import path, `package.module:DataPlugClass`.
 
 from __future__ import annotations
 
-import re
 import typing
 import urllib.parse
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.errors import SdtError, SettingsError
 from sdt_core.plugs.discovery import EntryPointRegistry, PlugInfo
-from sdt_core.plugs.settings import MASK, Options, parse_text, validate
+from sdt_core.plugs.settings import Options, mask_credentials, parse_text, validate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,6 +92,15 @@ class DataPlug(Options):
         """
         return None
 
+    def reads_folder(self, folder: Path) -> bool:
+        """Whether files written into `folder` could become keys of this plug (a run's --out must
+        not be such a folder: a resume would take the run's own files for systems)."""
+        return False
+
+    def public_dict(self) -> dict[str, Any]:
+        """The options, secrets masked: declared ones, and the password of any URL in a value."""
+        return {k: mask_credentials(v) if isinstance(v, str) else v for k, v in super().public_dict().items()}
+
 
 class DataPlugRegistry(EntryPointRegistry):
     group = DATA_GROUP
@@ -118,7 +127,7 @@ class DataPlugRegistry(EntryPointRegistry):
         try:
             return self._open(url, options, text_options, plug)
         except SdtError as exc:
-            shown = mask_url(str(exc))
+            shown = mask_credentials(str(exc))
             if shown == str(exc):
                 raise
             raise type(exc)(shown) from None
@@ -145,19 +154,15 @@ class DataPlugRegistry(EntryPointRegistry):
         hints = typing.get_type_hints(cls)
         values = cls.from_location(location) if url is not None else {}
         texts = dict(urllib.parse.parse_qsl(query)) | dict(text_options or {})
+        twice = [k for k, v in values.items() if v not in ("", None) and k in {*texts, *(options or {})}]
+        if twice:
+            raise SdtError(
+                f"data plug '{scheme}': {twice[0]} is given by DATA ({location}) and again as an option; give it once"
+            )
         values |= {k: parse_text(hints.get(k), v) for k, v in texts.items()}
         opened = validate(scheme, cls, values | dict(options or {}))
         _check_time_zone(scheme, getattr(opened, "time_zone", None))
         return opened
-
-
-#: `scheme://USER:PASSWORD@`: credentials written into a URL.
-_CREDENTIALS = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#@\s:]*:[^@\s]*@")
-
-
-def mask_url(text: str) -> str:
-    """`text` with the credentials of every URL in it masked: `s3://KEY:SECRET@bucket` -> `s3://***@bucket`."""
-    return _CREDENTIALS.sub(lambda m: f"{m.group(1)}{MASK}@", text)
 
 
 def split_credentials(location: str) -> tuple[tuple[str, str] | None, str]:

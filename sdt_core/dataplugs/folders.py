@@ -15,13 +15,13 @@ from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from sdt_core.dataplugs import DataPlug, mask_url
+from sdt_core.dataplugs import DataPlug
 from sdt_core.dataplugs.datasets import partition_folder, system_dataset
 from sdt_core.dataplugs.frames import FrameError, read_power_csv
 from sdt_core.dataplugs.layout import FORMATS, Entry, Layout, LayoutError, detect
 from sdt_core.dataplugs.tables import ColumnOptions, read_frame
 from sdt_core.errors import SdtError
-from sdt_core.plugs.settings import setting
+from sdt_core.plugs.settings import mask_credentials, setting
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -210,10 +210,10 @@ class Folder(DataPlug):
             raise
         except ValueError as exc:
             if listing:
-                raise SdtError(f"cannot read {self.url()}: {mask_url(str(exc))}") from None
+                raise SdtError(f"cannot read {self.url()}: {mask_credentials(str(exc))}") from None
             raise
         except Exception as exc:
-            text = mask_url(self.explain(exc))
+            text = mask_credentials(self.explain(exc))
             if listing:
                 raise SdtError(f"cannot list {self.url()}: {text}") from None
             raise StoreError(text) from None

@@ -43,7 +43,7 @@ class Layout:
     def key_of(self, name: str) -> tuple[str] | None:
         """The key of a file name (files laid out one per system), or None when it is not a data file."""
         if name.endswith(self.ext) and len(name) > len(self.ext) and not name.startswith((".", "_")):
-            return (name[: -len(self.ext)],)
+            return (name[: len(name) - len(self.ext)],)
         return None
 
 

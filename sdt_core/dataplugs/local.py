@@ -49,6 +49,9 @@ class LocalFiles(Folder):
     def local_path(self) -> str:
         return self.path
 
+    def reads_folder(self, folder: Path) -> bool:
+        return Path(self.path).resolve() == folder.resolve()
+
     def url(self, path: str = "") -> str:
         return path or self.path
 

@@ -25,6 +25,8 @@ REAL_SYSTEMS = ("TAEFC1044741", "ZT162185000441C1203")
 REAL_DAYS = {"TAEFC1044741": 490, "ZT162185000441C1203": 226}
 SYNTHETIC = "synthetic-"
 STEP = pd.Timedelta(minutes=5)
+#: The most synthetic systems and days of each (a hundred years) taken: beyond, a typo, not a wish.
+MAX_SYSTEMS, MAX_DAYS = 100_000, 36_500
 
 
 def real_sample_file(name: str) -> Path:
@@ -81,14 +83,16 @@ def write_sample_data(folder: Path, systems: int, days: int) -> list[Path]:
 class SampleData(DataPlug):
     """SDT's two real sample files plus deterministic synthetic systems (no files needed)."""
 
-    systems: int = setting(4, "Number of synthetic systems.", ge=0)
-    days: int = setting(365, "Days of data of each synthetic system.", ge=1)
+    systems: int = setting(4, "Number of synthetic systems.", ge=0, le=MAX_SYSTEMS)
+    days: int = setting(365, "Days of data of each synthetic system.", ge=1, le=MAX_DAYS)
     lengths: list[int] = setting([], "Days of each synthetic system in turn, repeated (default: `days` for all).")
     real: bool = setting(True, "Include SDT's two real sample systems.")
 
     def check(self) -> None:
-        if any(days < 1 for days in self.lengths):
-            raise SettingsError(f"data plug 'sample': every one of lengths must be >= 1, got {self.lengths}")
+        if any(not 1 <= days <= MAX_DAYS for days in self.lengths):
+            raise SettingsError(
+                f"data plug 'sample': every one of lengths must be from 1 to {MAX_DAYS:,}, got {self.lengths}"
+            )
 
     def days_of(self, index: int) -> int:
         """Days of data of synthetic system `index`."""

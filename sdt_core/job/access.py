@@ -84,7 +84,7 @@ def check_on_worker(client: Any, packed: bytes, key: tuple[Any, ...], where: str
     import dask.config
     from dask.utils import parse_timedelta
 
-    from sdt_core.dataplugs import mask_url
+    from sdt_core.plugs.settings import mask_credentials
 
     timeout = parse_timedelta(dask.config.get(TIMEOUT_CONFIG, default=TIMEOUT_DEFAULT), default="s")
     future = client.submit(reach_from_worker, key, packed, pure=False)
@@ -99,8 +99,8 @@ def check_on_worker(client: Any, packed: bytes, key: tuple[Any, ...], where: str
         future.release()
     if problem:
         raise SdtError(
-            f"the workers cannot read {where}: {mask_url(problem)}; nothing was run. Give them data they can reach: "
-            f"{WHERE_TO}, with the credentials they need"
+            f"the workers cannot read {where}: {mask_credentials(problem)}; nothing was run. "
+            f"Give them data they can reach: {WHERE_TO}, with the credentials they need"
         )
 
 

@@ -15,7 +15,7 @@ import itertools
 import logging
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -27,17 +27,19 @@ from sdt_core import acceleration
 from sdt_core.analysis import Analysis, check_pipeline_options, load_analysis, sdt_pipeline
 from sdt_core.dataplugs import DataPlug, open_data
 from sdt_core.errors import SdtError
-from sdt_core.job import signals
+from sdt_core.job import signals, watchdog
 from sdt_core.job.access import check_before_start, check_on_worker
 from sdt_core.job.submission import submit_all
 from sdt_core.job.task import pack, process_packed_key
 from sdt_core.output.cluster_logs import LOGS, ClusterLogs
+from sdt_core.output.files import replacing
 from sdt_core.output.report import written_at_exit
 from sdt_core.output.results import SUMMARY, ResultLog
 from sdt_core.output.run_log import RUN_LOG, RunLog
 from sdt_core.output.summary import RunSummary, error_kinds
 from sdt_core.output.terminal import STDERR_LOG, Terminal
 from sdt_core.plugs.clientplug import ClientPlug, get_plug
+from sdt_core.plugs.settings import mask_credentials
 
 REPORT = "dask-report.html"
 TASK_STREAM = "task-stream"  # the scheduler plugin Dask's performance report records tasks with
@@ -56,6 +58,8 @@ class Prepared:
     run_id: dict[str, Any]
     max_in_flight: int
     retries: int
+    key_timeout: float
+    rerun: frozenset[str]
 
 
 def run(
@@ -78,6 +82,8 @@ def run(
     exact_sdt: bool | None = None,
     terminal: Terminal | None = None,
     dry_run: bool = False,
+    key_timeout: float | str | None = None,
+    rerun: Iterable[str] = (),
 ) -> RunSummary:
     """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
 
@@ -87,12 +93,19 @@ def run(
     `report`: the fleet report (OUT/report.html, `sdt_core.output.report`) and Dask's performance report.
     `terminal` says what to show (default: progress; log records and warnings go to
     OUT/run.log, the cluster's logs to OUT/logs/). Raises `SdtError` on bad input, before
-    anything starts. `dry_run`: check every input and list the keys, then stop: nothing is
-    started or written, and the summary's `keys` counts what a run would do.
+    anything starts. A key running longer than `key_timeout` (seconds or a duration such as
+    "30m"; default: dask config `sdt.key-timeout`, else 2 h) is failed with stage `timeout`
+    and its worker replaced. A `resume` skips every key done, except those whose last row
+    failed in a stage of `rerun` (e.g. `{"timeout"}`). `dry_run`: check every input and list
+    the keys, then stop: nothing is started or written, and the summary's `keys` counts what
+    a run would do.
     """
     started = time.monotonic()
     _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
+    seconds = watchdog.key_timeout(key_timeout)
+    again = _rerun(rerun, resume)
     data_plug = _data_plug(data)
+    _check_out(out, data_plug)
     function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
     exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
     with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
@@ -110,6 +123,7 @@ def run(
             "substitutions": [s.record() for s in fast],
         },
         "cluster": repr(cluster_plug),
+        "key_timeout_s": seconds,
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sdt_core": version("sdt-core"),
     }
@@ -129,7 +143,7 @@ def run(
             cluster=repr(cluster_plug),
             dry_run=True,
         )
-    ready = Prepared(data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries)
+    ready = Prepared(data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries, seconds, again)
     return _run(ready, Path(out), resume, report, progress_interval, biggest_first, terminal or Terminal(), started)
 
 
@@ -146,9 +160,12 @@ def _run(
     """The run itself, once every input was checked: the folder, the cluster, the keys, the summary."""
     data_plug, selected, cluster_plug = ready.data_plug, ready.selected, ready.cluster_plug
     # The folder is this run's until the end; its fleet report is written at the end, whatever happens.
-    with ResultLog(Path(out), ready.run_id, resume) as log, written_at_exit(Path(out), report) as fleet_report:
+    with (
+        ResultLog(Path(out), ready.run_id, resume) as log,
+        written_at_exit(Path(out), report, signals.shielded) as fleet_report,
+    ):
         try:
-            earlier = log.done() & set(selected) if resume else set()
+            earlier = log.done(ready.rerun) & set(selected) if resume else set()
             todo = [key for key in selected if key not in earlier]
             if biggest_first:
                 todo = _biggest_first(data_plug, todo)
@@ -171,7 +188,7 @@ def _run(
                             progress = terminal.progress(len(selected), len(earlier), progress_interval)
 
                             def record(rows: Iterable[dict[str, Any]]) -> None:
-                                batch = list(rows)
+                                batch = [_masked(row) for row in rows]
                                 logs.point(batch)
                                 log.append(batch)
                                 terminal.finished(batch)
@@ -184,7 +201,15 @@ def _run(
                                     logs.outlive_ctrl_c()
                                 check_on_worker(client, packed, todo[0], where)
                                 submit_all(
-                                    client, todo, task, record, progress, ready.max_in_flight, ready.retries, owned
+                                    client,
+                                    todo,
+                                    task,
+                                    record,
+                                    progress,
+                                    ready.max_in_flight,
+                                    ready.retries,
+                                    owned,
+                                    ready.key_timeout,
                                 )
                             finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
                                 progress.close()
@@ -220,6 +245,12 @@ def _run(
     )
 
 
+def _masked(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose error names a data URL, its password masked (`mask_credentials`)."""
+    error = row.get("error")
+    return row | {"error": mask_credentials(error)} if isinstance(error, str) else row
+
+
 #: The largest --limit, --max-in-flight and retries taken: beyond, a typo, not a wish.
 MAX_COUNT = 10**9
 
@@ -232,6 +263,26 @@ def _check_bounds(**values: int | None) -> None:
         option = "--" + name.replace("_", "-")
         if isinstance(value, bool) or not isinstance(value, int) or not lowest[name] <= value <= MAX_COUNT:
             raise SdtError(f"{option} must be an integer from {lowest[name]} to {MAX_COUNT:,}, got {value!r}")
+
+
+def _check_out(out: str | Path, data: DataPlug) -> None:
+    """The output folder: given, and not the folder the data are read from."""
+    if not str(out).strip():
+        raise SdtError("--out is empty: give the folder for the results, e.g. --out sdt-results")
+    if data.reads_folder(Path(out)):
+        raise SdtError(
+            f"--out {out} is the data folder: a resume would read the run's own files as systems; choose another --out"
+        )
+
+
+def _rerun(stages: Iterable[str], resume: bool) -> frozenset[str]:
+    """The stages whose failed keys a resume runs again; only with a resume."""
+    chosen = frozenset(stage.strip() for stage in ([stages] if isinstance(stages, str) else stages))
+    if chosen and not resume:
+        raise SdtError("--rerun goes with --resume: it names the stages whose failed keys the resume runs again")
+    if "" in chosen:
+        raise SdtError("--rerun takes the stage of failed keys, such as timeout, memory, worker or analysis")
+    return chosen
 
 
 def _data_plug(data: str | DataPlug | None) -> DataPlug:
@@ -326,9 +377,12 @@ def _remove_task_stream(dask_scheduler: Any) -> None:
         dask_scheduler.remove_plugin(name=TASK_STREAM)
 
 
-def _performance_report(path: Path | None) -> Any:
+@contextmanager
+def _performance_report(path: Path | None) -> Iterator[None]:
     if path is None:
-        return nullcontext()
+        yield
+        return
     from distributed import performance_report
 
-    return performance_report(filename=str(path))
+    with replacing(path) as temporary, performance_report(filename=str(temporary)):
+        yield

@@ -1,11 +1,13 @@
-"""Stopping a run on SIGINT (Ctrl-C) or SIGTERM: the cluster closed, one line, exit 128 + signal.
+"""Stopping a run on SIGINT (Ctrl-C), SIGTERM or SIGHUP (a closed terminal or SSH session): the
+cluster closed, the fleet report and the cluster's logs written, one line, exit 128 + signal.
 
-`stop_on_signals()` turns the first SIGINT or SIGTERM into `Stopped` in the main thread
+`stop_on_signals()` turns the first of them into `Stopped` in the main thread
 (later ones are ignored: the first is being handled). Inside `shielded()` a signal waits
 until the block ends, so a cluster's start or close is never cut in half (which leaves
 processes and Dask's tracebacks behind). A plug whose workers are processes on this
-machine makes them ignore SIGINT (the local plug forks them from a server started with
-SIGINT ignored): a Ctrl-C in a terminal, sent to the whole process group, is sdt's to handle.
+machine makes them ignore SIGINT and SIGHUP (`GROUP_SIGNALS`; the local plug forks them from a
+server that ignores them): a terminal's Ctrl-C or hangup, sent to the whole process group, is
+sdt's to handle.
 
 While a stopped or failed run closes its cluster, distributed's records below ERROR are dropped, in
 this process and on the workers; `SHUTDOWN_HANDLER`, when set, receives them instead (the
@@ -22,7 +24,9 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: What a terminal sends to the whole process group: worker processes there ignore them.
+GROUP_SIGNALS = (signal.SIGINT, signal.SIGHUP)
 #: The loggers that speak while a cluster closes.
 SHUTDOWN_LOGGERS = ("distributed", "tornado", "asyncio", "bokeh")
 #: Where those loggers' records go while a stopped or failed run shuts down; None: dropped below ERROR.
@@ -74,7 +78,7 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """While active, the first SIGINT or SIGTERM raises `Stopped` (main thread only)."""
+    """While active, the first SIGINT, SIGTERM or SIGHUP raises `Stopped` (main thread only)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -3,8 +3,9 @@
 About two seconds of work is in flight (at least 8 keys per worker thread, at most
 `max_in_flight`); each finished task's row is handed to `record` as it arrives. A task the
 cluster could not finish gets a row that says why: `worker` when the key killed its worker
-process each time it ran, `memory` when its worker stayed paused for memory (the watchdog),
-and `cluster` otherwise (the cluster went away): only `cluster` rows are run again by a resume.
+process each time it ran, `memory` when its worker stayed paused for memory and `timeout` when
+it ran longer than the key timeout (the watchdog), and `cluster` otherwise (the cluster went
+away): only `cluster` rows are run again by a resume (unless `--rerun` names a stage).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from typing import Any
 
 from sdt_core.analysis import ERROR_LENGTH
 from sdt_core.errors import RunFailed
-from sdt_core.job.watchdog import PauseWatchdog
+from sdt_core.job.watchdog import Watchdog
 from sdt_core.output.progress import Progress
-from sdt_core.output.results import CLUSTER_STAGE, MEMORY_STAGE, WORKER_STAGE
+from sdt_core.output.results import CLUSTER_STAGE, WORKER_STAGE
 
 
 def submit_all(
@@ -31,11 +32,13 @@ def submit_all(
     max_in_flight: int,
     retries: int,
     restart_workers: bool = True,
+    key_timeout: float | None = None,
 ) -> None:
     """Run `task(key)` for every key of `todo` on `client`'s cluster; `record` each row.
 
+    A key running longer than `key_timeout` seconds is failed and its worker replaced.
     `restart_workers=False` (a scheduler sdt-core attached to): a worker paused for memory
-    is never restarted, only the keys it runs are failed.
+    or running a key too long is never restarted, only the keys it runs are failed.
     """
     from distributed import as_completed
 
@@ -57,7 +60,7 @@ def submit_all(
             finished.update(submitted)
 
     recent: collections.deque[tuple[float, int]] = collections.deque()  # (time, keys finished)
-    with PauseWatchdog(client, futures, restart=restart_workers) as watchdog:
+    with Watchdog(client, futures, restart=restart_workers, key_timeout=key_timeout) as watchdog:
         refill(min(max_in_flight, 8 * threads))
         for batch in finished.batches():
             rows = []
@@ -91,12 +94,13 @@ def submit_all(
         raise RunFailed(watchdog.fatal)
 
 
-def row_of(key: tuple[Any, ...], future: Any, result: Any, failure: str | None = None) -> dict[str, Any]:
-    """The task's row; or, for a task the cluster could not finish, an error row saying why."""
+def row_of(key: tuple[Any, ...], future: Any, result: Any, failure: tuple[str, str] | None = None) -> dict[str, Any]:
+    """The task's row; or, for a task the cluster could not finish, an error row saying why
+    (`failure`: the stage and reason the watchdog failed it for)."""
     if future.status == "finished":
         return result  # type: ignore[no-any-return]
     if failure is not None:
-        stage, text = MEMORY_STAGE, failure
+        stage, text = failure
     else:
         error = result[1] if isinstance(result, tuple) and len(result) == 3 else result  # (type, value, traceback)
         if type(error).__name__ == "KilledWorker":

@@ -7,12 +7,13 @@ stage it happened in; the row says which and why, and the run goes on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
 import pickle
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.acceleration import Substitution, key_mode, sdt_version
@@ -46,7 +47,34 @@ def process_packed_key(key: tuple[Any, ...], packed: bytes) -> dict[str, Any]:
         text = " ".join(f"{type(exc).__name__}: {exc}".split())[:ERROR_LENGTH]
         log.error("key %s failed in %s: %s", list(key), SETUP_STAGE, text, exc_info=exc)
         return {"key": list(key), "status": "error", "stage": SETUP_STAGE, "error": text, "worker": _worker()}
-    return process_key(key, data, analysis, fast)
+    with _timed():
+        return process_key(key, data, analysis, fast)
+
+
+#: On a worker: when each task running `process_key` started it (task key -> time.monotonic()).
+_STARTED: dict[Any, float] = {}
+
+
+@contextlib.contextmanager
+def _timed() -> Iterator[None]:
+    """Record, for `running_for`, when this task's key started (its worker's start-up not counted)."""
+    try:
+        from distributed import get_worker
+
+        task = get_worker().get_current_task()
+    except (ImportError, ValueError):  # not on a worker
+        task = None
+    _STARTED[task] = time.monotonic()
+    try:
+        yield
+    finally:
+        _STARTED.pop(task, None)
+
+
+def running_for() -> dict[Any, float]:
+    """On a worker: how long each key it runs has run, by task key (for `sdt_core.job.watchdog`)."""
+    now = time.monotonic()
+    return {task: now - started for task, started in list(_STARTED.items()) if task is not None}
 
 
 @functools.lru_cache(maxsize=4)

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from sdt_core.output.files import open_append
+from sdt_core.plugs.settings import mask_credentials
+
 if TYPE_CHECKING:
     from sdt_core.plugs.clientplug import ClientPlug
 
@@ -41,23 +44,25 @@ def log_name(kind: str, name: Any) -> str:
 
 
 class OutliveCtrlC(WorkerPlugin):
-    """On a worker process in the client's process group, which a terminal's Ctrl-C reaches
-    too: ignore SIGINT, so that it lives until its log is read; the client then closes it."""
+    """On a worker process in the client's process group, which a terminal's Ctrl-C or hangup
+    reaches too: ignore SIGINT and SIGHUP, so that it lives until its log is read; the client
+    then closes it."""
 
     name = "sdt-outlive-ctrl-c"
 
     def __init__(self, client_pid: int, group: int) -> None:
         self.client_pid, self.group = client_pid, group
-        self._before: Any = None
+        self._before: dict[int, Any] = {}
 
     def setup(self, worker: Any) -> None:
         mine = os.getpid() != self.client_pid and os.getpgid(0) == self.group
         if mine and threading.current_thread() is threading.main_thread():
-            self._before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._before = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGHUP)}
 
     def teardown(self, worker: Any) -> None:
-        if self._before is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, self._before)
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in self._before.items():
+                signal.signal(sig, handler)
 
 
 class ClusterLogs:
@@ -102,8 +107,8 @@ class ClusterLogs:
         for name, text in sorted(logs.items()):
             path = self.folder / f"{name}.log"
             try:
-                with path.open("a", encoding="utf-8") as file:
-                    file.write(f"----- {name}, collected {stamp} -----\n{text.rstrip()}\n")
+                with open_append(path) as file:
+                    file.write(mask_credentials(f"----- {name}, collected {stamp} -----\n{text.rstrip()}\n"))
             except OSError as exc:  # a full disk: the run's results, not its logs, decide how it ends
                 log.warning("logs: could not write %s: %s", path, exc)
                 continue

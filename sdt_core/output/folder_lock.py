@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 from sdt_core.errors import SdtError
+from sdt_core.output.files import write_whole
 
 LOCK = ".sdt-lock"
 HOLDER = ".sdt-holder.json"
@@ -31,6 +32,10 @@ class FolderLock:
     def acquire(self) -> None:
         from filelock import Timeout
 
+        if (self.folder / LOCK).is_symlink():  # filelock before 4 opened it following the link, truncating its target
+            raise SdtError(
+                f"{self.folder / LOCK} is a symbolic link, not sdt's lock; remove it or choose another --out"
+            )
         try:
             self._lock.acquire()
         except Timeout:
@@ -43,7 +48,7 @@ class FolderLock:
             "host": socket.gethostname(),
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
-        (self.folder / HOLDER).write_text(json.dumps(holder))
+        write_whole(self.folder / HOLDER, json.dumps(holder))  # a link planted there is replaced
 
     def release(self) -> None:
         self._lock.release()

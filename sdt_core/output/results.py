@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sdt_core.errors import RunFailed, SdtError
+from sdt_core.output.files import open_append, write_whole, written_whole
 from sdt_core.output.folder_lock import FolderLock
 
 LOG = "results.jsonl"
@@ -26,6 +27,7 @@ SUMMARY = "summary"
 CLUSTER_STAGE = "cluster"  # the cluster went away: transient, a resume runs the key again
 WORKER_STAGE = "worker"  # the key killed its worker process every time it ran
 MEMORY_STAGE = "memory"  # the key kept its worker paused for memory
+TIMEOUT_STAGE = "timeout"  # the key ran longer than the key timeout (--key-timeout)
 SETUP_STAGE = "setup"  # the worker could not load the data plug or the analysis: a resume retries
 #: Rows a resume runs again: what failed was the environment, not the key.
 TRANSIENT_STAGES = (CLUSTER_STAGE, SETUP_STAGE)
@@ -58,15 +60,52 @@ def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def log_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """Every complete row of the log file `path`, in order (a line cut short by a crash is skipped)."""
+    """Every complete row of the log file `path`, in order. A line cut short by a crash (not
+    JSON) is skipped; a line that is not a row of sdt's (not UTF-8 text; JSON that is not an
+    object with a list `key` and a `status` ok or error) is an `SdtError` naming it."""
     if not path.exists():
         return
-    with path.open(encoding="utf-8") as lines:
-        for line in lines:
+    with path.open("rb") as lines:
+        for number, line in enumerate(lines, 1):
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
+                row = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise _not_a_row(path, number, "is not UTF-8 text") from None
+            except (json.JSONDecodeError, RecursionError):
                 continue
+            problem = row_problem(row)
+            if problem:
+                raise _not_a_row(path, number, problem)
+            yield row
+
+
+def row_problem(row: Any) -> str | None:
+    """What makes `row` no result row of sdt's, or None."""
+    if not isinstance(row, dict):
+        return f"is {type(row).__name__} JSON, not a row (an object with key and status)"
+    key = row.get("key")
+    if not isinstance(key, list) or not key or not all(isinstance(k, (str, int, float, bool)) for k in key):
+        return f'has the key {str(key)[:60]!r}, not a list of plain values such as ["system-1"]'
+    if row.get("status") not in ("ok", "error"):
+        return f"has the status {str(row.get('status'))[:30]!r}, not ok or error"
+    return None
+
+
+def _not_a_row(path: Path, number: int, problem: str) -> SdtError:
+    return SdtError(
+        f"{path} line {number} {problem}: not written by sdt; fix or remove that line, or choose another --out"
+    )
+
+
+def _run_record(path: Path) -> dict[str, Any]:
+    """The run.json at `path`; `SdtError` if it is not one."""
+    try:
+        record = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        record = None
+    if not isinstance(record, dict):
+        raise SdtError(f"--resume: {path} is not the record of an sdt run (a JSON object); choose another --out")
+    return record
 
 
 class ResultLog:
@@ -95,19 +134,25 @@ class ResultLog:
                     f"{folder} holds results of an earlier run; add --resume to go on with it, or choose another --out"
                 )
             self._check_identity(folder / RUN, run, resume)
-            (folder / RUN).write_text(json.dumps(dict(run), indent=2, default=str))
-            self._file = self.path.open("a", encoding="utf-8")
+            write_whole(folder / RUN, json.dumps(dict(run), indent=2, default=str))
+            self._file = open_append(self.path)
         except OSError as exc:
             raise SdtError(f"cannot write to the output folder {folder}: {exc.strerror}; choose another --out") from exc
         if self._file.tell() and not self.path.read_bytes().endswith(b"\n"):
             self._file.write("\n")  # a crash cut the last line short: never glue onto it
         self._synced = time.monotonic()
 
-    @staticmethod
-    def _check_identity(path: Path, run: Mapping[str, Any], resume: bool) -> None:
-        if not (resume and path.exists()):
+    def _check_identity(self, path: Path, run: Mapping[str, Any], resume: bool) -> None:
+        if not resume:
             return
-        before = json.loads(path.read_text())
+        if not path.exists():
+            if any(True for _ in self.rows()):
+                raise SdtError(
+                    f"--resume: {path.parent} holds results but no {RUN}, which tells what data and analysis "
+                    "they are of; choose another --out"
+                )
+            return
+        before = _run_record(path)
         if before.get("sdt_mode", "exact") != run["sdt_mode"]:
             flag = "with --exact-sdt" if run["sdt_mode"] == "fast" else "without --exact-sdt"
             raise SdtError(
@@ -125,9 +170,12 @@ class ResultLog:
         """Every complete row of the log, in order (a line cut short by a crash is skipped)."""
         return log_rows(self.path)
 
-    def done(self) -> set[tuple[Any, ...]]:
-        """Keys with a final row: ok, or failed for the key itself (not for the cluster)."""
-        return {_key(row) for row in self.rows() if row.get("stage") not in TRANSIENT_STAGES}
+    def done(self, rerun: Iterable[str] = ()) -> set[tuple[Any, ...]]:
+        """Keys with a final row: ok, or failed for the key itself (not for the cluster), and
+        not in a stage of `rerun` (`--rerun timeout`: the keys that ran too long go again)."""
+        again = {*TRANSIENT_STAGES, *rerun}
+        latest = {_key(row): row for row in self.rows()}
+        return {key for key, row in latest.items() if row.get("stage") not in again}
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Write `rows`; a failure to write ends the run in one line (a row cut short is not counted)."""
@@ -175,6 +223,8 @@ class ResultLog:
             keys = pd.DataFrame(table.pop("key").tolist()).add_prefix("key_field_")
             table = pd.concat([keys, table], axis=1)
         csv, parquet = self.folder / f"{SUMMARY}.csv", self.folder / f"{SUMMARY}.parquet"
-        table.to_csv(csv, index=False)
-        table.astype({c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(parquet)
+        with written_whole(csv) as file:
+            table.to_csv(file, index=False)
+        with written_whole(parquet, "wb") as file:
+            table.astype({c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(file)
         return csv, parquet, {"ok": statuses["ok"], "error": statuses["error"]}

@@ -27,6 +27,9 @@ from typing import Any, TextIO
 
 from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
+from sdt_core.output.files import open_append
+from sdt_core.plugs.settings import mask_credentials
+
 RUN_LOG = "run.log"
 TOPIC = "sdt-run-log"
 PLUGIN = "sdt-run-log"
@@ -48,7 +51,8 @@ def message(record: logging.LogRecord) -> str:
 def line(event: Mapping[str, Any]) -> str:
     """One run.log entry: time, level, logger, [source], message."""
     stamp = datetime.datetime.fromtimestamp(event["created"]).isoformat(sep=" ", timespec="milliseconds")
-    return f"{stamp} {event['level']} {event['name']} [{event['source']}] {event['message'].rstrip()}"
+    text = f"{stamp} {event['level']} {event['name']} [{event['source']}] {event['message'].rstrip()}"
+    return mask_credentials(text)
 
 
 def _event(record: logging.LogRecord, source: str, ident: str) -> dict[str, Any]:
@@ -187,7 +191,7 @@ class RunLog:
 
     def __enter__(self) -> RunLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = open_append(self.path)
         loggers = [logging.getLogger()] + [
             logger for logger in logging.root.manager.loggerDict.values() if isinstance(logger, logging.Logger)
         ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,6 +20,8 @@ from typing import Any, TextIO
 
 from sdt_core.output.progress import Progress
 from sdt_core.output.summary import RunSummary, summary_lines
+
+log = logging.getLogger(__name__)
 
 #: How loud a run is, quietest first.
 LEVELS = ("quiet", "normal", "verbose")
@@ -64,19 +67,24 @@ class Terminal:
             print(line, file=self.err, flush=True)
 
     def finished(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """With --json: one line per finished key on stdout."""
+        """With --json: one line per finished key on stdout. Once stdout is closed (`| head -1`),
+        rows are no longer printed and the run goes on: every row is in results.jsonl."""
         if not self.json:
             return
-        for row in rows:
-            self.out.write(json.dumps(row, default=str) + "\n")
-        self.out.flush()
+        try:
+            for row in rows:
+                self.out.write(json.dumps(row, default=str) + "\n")
+            self.out.flush()
+        except (OSError, ValueError) as exc:  # a closed pipe (EPIPE), or a closed stream
+            self.json = False
+            log.warning("sdt run: stdout was closed (%s): rows are no longer printed; all are in results.jsonl", exc)
 
     @contextlib.contextmanager
     def holding(self, path: Path) -> Iterator[None]:
         """Send file descriptors 1 and 2 into `path` for the block; this terminal keeps the
         original ones, so the run's own output still reaches them."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        sink = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        sink = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
         before = (self.stdout, self.stderr)
         held: list[tuple[int, int]] = []
         opened: list[TextIO] = []

@@ -29,9 +29,19 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, TypeVar
 
 from sdt_core.errors import SettingsError
+from sdt_core.plugs.passthrough import check_passthrough
 
 MASK = "***"
 _SECRET_NAME = re.compile(r"secret|token|password|passwd|credential|private|access_key", re.I)
+#: The password of a URL's user info, `scheme://USER:PASSWORD@host`, with or without its scheme.
+_PASSWORD = re.compile(r"""(?P<user>[^\s/:@'"]*):[^\s/@'"]+@""")
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with the password of every URL's user info masked: `s3://KEY:SECRET@bucket` becomes
+    `s3://KEY:***@bucket`. Whatever plug parses a data URL, sdt-core passes what it reports of
+    data locations through here: error lines, reprs, run.json, result rows and logs."""
+    return _PASSWORD.sub(lambda found: f"{found['user']}:{MASK}@", text)
 
 
 def setting(
@@ -341,6 +351,7 @@ def validate(
         for key in unknown:
             if key not in accepted:
                 raise _unknown(plug, cls, key)
+            check_passthrough(plug, cls.noun, key, extra[key])
     settings = cls(**chosen, extra=extra, given=frozenset(chosen) | frozenset(extra))
     settings.check()
     return settings
@@ -360,7 +371,7 @@ def parse_text(tp: Any, text: str) -> Any:
     if tp is None or tp is Any:
         try:
             return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):  # nested too deep, too
             return text
     if _is_union(tp):
         args = typing.get_args(tp)
@@ -413,7 +424,7 @@ def _json(text: str) -> Any:
 
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # nested deeper than Python recurses: not a value
         return text
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sdt_core import (
@@ -182,11 +184,13 @@ def make_cluster(settings: LocalSettings) -> LocalCluster:
     )
 
 
-IGNORE_CTRL_C = "sdt_local.ignore_ctrl_c"
+SERVER_SETUP = "sdt_local.forkserver"
+SAFE_PATH = "PYTHONSAFEPATH"
 
 
 def _ignoring_interrupts() -> bool:
-    """Start the server worker processes are forked from (`METHOD` forkserver) with SIGINT ignored.
+    """Start the server worker processes are forked from (`METHOD` forkserver) with SIGINT and
+    SIGHUP ignored; it removes its socket when it ends (`SERVER_SETUP`).
 
     The workers inherit it: a Ctrl-C in a terminal goes to the whole process group, and the
     workers would each print a traceback; sdt closes them instead. Nothing if another method
@@ -203,10 +207,30 @@ def _ignoring_interrupts() -> bool:
     # The server imports this module before it starts serving. Setting SIGINT to SIG_IGN here
     # instead, around its start, lost a Ctrl-C that came in that moment: the run went on.
     preload = list(getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or ["__main__"])
-    if IGNORE_CTRL_C not in preload:
-        multiprocessing.set_forkserver_preload([*preload, IGNORE_CTRL_C])
-    multiprocessing.forkserver.ensure_running()
+    if SERVER_SETUP not in preload:
+        multiprocessing.set_forkserver_preload([*preload, SERVER_SETUP])
+    with _safe_path():
+        multiprocessing.forkserver.ensure_running()
     return True
+
+
+@contextlib.contextmanager
+def _safe_path() -> Iterator[None]:
+    """Python started meanwhile puts no current directory on `sys.path` (PYTHONSAFEPATH, 3.11+).
+
+    The forkserver runs `python -c ...`, which puts the current directory first on its path:
+    a module there named like one it imports (pluggy.py beside the user's CSV files) was
+    imported and run by it, and by every worker forked from it.
+    """
+    before = os.environ.get(SAFE_PATH)
+    os.environ[SAFE_PATH] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[SAFE_PATH]
+        else:
+            os.environ[SAFE_PATH] = before
 
 
 class LocalClient(RegisteredPlug):
