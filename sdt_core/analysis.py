@@ -23,12 +23,17 @@ Analysis = Callable[["pd.DataFrame"], Mapping[str, Any]]
 ERROR_LENGTH = 500
 
 
+def error_text(error: BaseException) -> str:
+    """An error as one line of at most ERROR_LENGTH characters: its type, then its message if any."""
+    message = " ".join(str(error).split())
+    return (f"{type(error).__name__}: {message}" if message else type(error).__name__)[:ERROR_LENGTH]
+
+
 class StageFailed(Exception):
     """An analysis stage raised; carries the stage's name and the timings so far."""
 
     def __init__(self, stage: str, error: BaseException, timings: dict[str, float]):
-        text = " ".join(f"{type(error).__name__}: {error}".split())
-        super().__init__(text[:ERROR_LENGTH])
+        super().__init__(error_text(error))
         self.stage = stage
         self.timings = timings
 

@@ -137,7 +137,7 @@ def test_sample_data_command_writes_files_the_csv_plug_reads(sdt, tmp_path):
 def test_a_data_plug_that_cannot_list_its_keys_is_one_line(tmp_path):
     from sdt_core.job.runner import _keys
 
-    with pytest.raises(SdtError, match=rf"no data: {tmp_path} has no keys"):
+    with pytest.raises(SdtError, match=rf"no data: {tmp_path} has no CSV or Parquet files; give a folder of them"):
         _keys(open_data(str(tmp_path)), None, None)
 
 

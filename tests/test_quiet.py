@@ -173,7 +173,7 @@ def test_a_failed_run_keeps_the_logs_and_each_error_row_points_to_its_workers_lo
     for event in events:
         assert re.fullmatch(r"logs/worker-[01]\.log", event["worker_log"]), event
         detail = (out / event["worker_log"]).read_text()
-        assert f"sdt_core.analysis - ERROR - key {event['key']} failed in analysis" in detail
+        assert f"sdt_core.job.task - ERROR - key {event['key']} failed in analysis" in detail
         assert "Traceback (most recent call last)" in detail and event["error"] in detail
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted(r["worker_log"] for r in rows) == sorted(e["worker_log"] for e in events)

@@ -64,7 +64,7 @@ def test_a_data_url_never_shows_its_password(tmp_path):
     result = run_sdt("run", f"s3://AKIDEXAMPLE:{SECRET}@no-such-bucket/prefix", "--dry-run", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert SECRET not in result.stderr + result.stdout
-    assert "AKIDEXAMPLE:***@" in result.stderr
+    assert "s3://no-such-bucket/prefix" in result.stderr  # the URL is named, its credentials are not
 
 
 def test_a_planted_lock_link_is_refused(tmp_path):

@@ -118,7 +118,13 @@ class Folder(DataPlug):
     def keys(self) -> Iterable[tuple[Any, ...]]:
         layout = self.layout()
         if layout.kind == "files":
-            return [key for key in map(layout.key_of, sorted(e.name for e in self._listing() if not e.folder)) if key]
+            found = [key for key in map(layout.key_of, sorted(e.name for e in self._listing() if not e.folder)) if key]
+            if not found and self.ext is None and self.format == "auto":
+                raise SdtError(
+                    f"no data: {self.url()} has no CSV or Parquet files; give a folder of them, "
+                    "or name the files' ending with ext=... (--data-option ext=...)"
+                )
+            return found
         if layout.kind == "partitions":
             start = f"{layout.system}="
             values = {e.name[len(start) :] for e in self._listing() if e.folder and e.name.startswith(start)}

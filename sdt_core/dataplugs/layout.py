@@ -66,7 +66,7 @@ def detect(
     if system:
         return Layout("column", _dataset_format(fmt, where), system=system)
     files = [e.name for e in entries if not e.folder]
-    if ext:
+    if ext is not None:  # "" too: every file, its whole name the key
         return Layout("files", fmt if fmt != "auto" else _format_of(ext), ext)
     found = {f: [n for n in files if n.lower().endswith(ENDINGS[f])] for f in ("csv", "parquet")}
     chosen = fmt if fmt != "auto" else next((f for f in ("parquet", "csv") if found[f] and not found[_other(f)]), None)

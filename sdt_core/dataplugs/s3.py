@@ -92,7 +92,7 @@ class S3Files(Folder):
 
     def explain(self, exc: BaseException) -> str:
         name = type(exc).__name__
-        endpoint = endpoint_url() or "AWS's"
+        endpoint = endpoint_url() or "of AWS"
         if isinstance(exc, PermissionError):
             return (
                 f"access denied ({_first(exc)}): check the credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID and "

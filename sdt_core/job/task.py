@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sdt_core.acceleration import Substitution, key_mode, sdt_version
-from sdt_core.analysis import ERROR_LENGTH, Analysis, StageFailed, stage
+from sdt_core.analysis import ERROR_LENGTH, Analysis, StageFailed, error_text, stage
 from sdt_core.job.memory import peak_memory
 from sdt_core.output.results import RESERVED, SETUP_STAGE
 
@@ -44,7 +44,7 @@ def process_packed_key(key: tuple[Any, ...], packed: bytes) -> dict[str, Any]:
     try:
         data, analysis, fast = _unpack(packed)
     except Exception as exc:
-        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:ERROR_LENGTH]
+        text = error_text(exc)
         log.error("key %s failed in %s: %s", list(key), SETUP_STAGE, text, exc_info=exc)
         return {"key": list(key), "status": "error", "stage": SETUP_STAGE, "error": text, "worker": _worker()}
     with _timed():

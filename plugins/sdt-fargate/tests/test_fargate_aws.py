@@ -238,7 +238,7 @@ def test_missing_credentials_or_region_are_one_line(inventory, monkeypatch, tmp_
 
 
 def test_plan_prints_the_resources_and_their_cost_and_creates_nothing(inventory):
-    from sdt_fargate.prices import PRICES, RATES
+    from sdt_fargate.prices import PRICES, RATES, SPOT_RATES
 
     before = inventory()
     command = [str(SDT), "plan", "fargate", "--workers", "10", "--memory", "16", "--threads", "4"]
@@ -247,11 +247,13 @@ def test_plan_prints_the_resources_and_their_cost_and_creates_nothing(inventory)
     assert result.returncode == 0, result.stderr
     per_vcpu, per_gb = RATES["us-east-1"]
     worker, scheduler = 4 * per_vcpu + 16 * per_gb, 1 * per_vcpu + 4 * per_gb
+    spot_vcpu, spot_gb = SPOT_RATES["us-east-1"]
+    spot = 4 * spot_vcpu + 16 * spot_gb
     lines = result.stdout.splitlines()
     assert lines[:7] == [
         "Plan for plug 'fargate' (nothing has been created)",
         f"  scheduler: 1 x Fargate task, 1 vCPU, 4 GiB ({scheduler:.4f}/h each)",
-        f"  workers: 10 x Fargate task, 4 vCPU, 16 GiB ({worker:.4f}/h each)",
+        f"  workers: 10 x Fargate task, 4 vCPU, 16 GiB ({worker:.4f}/h each; on spot {spot:.4f}/h)",
         f"  image: {IMAGE}",
         "  region/location: us-east-1",
         "  network: private IPs only, a new security group open only to the cluster's own tasks",
