@@ -101,6 +101,18 @@ def test_access_denied_is_one_line_before_the_start(azure_blob, monkeypatch):
     )
 
 
+def test_credentials_changed_in_the_environment_are_the_ones_used(azure_blob, monkeypatch):
+    """fsspec keeps one filesystem per arguments: before, the one made with a wrong key kept being
+    used after the right one was set, and every later az:// read in the process was denied."""
+    from adlfs import AzureBlobFileSystem
+
+    AzureBlobFileSystem(connection_string=azure_blob).mkdir("fleet")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azure_blob.replace("AccountKey=", "AccountKey=AAAA"))
+    assert refused("az://fleet").startswith("cannot list az://fleet: access denied (")
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azure_blob)
+    assert refused("az://fleet").startswith("no data: az://fleet has no CSV or Parquet files")
+
+
 def test_credentials_in_a_url_are_masked_everywhere(aws, tmp_path, sdt):
     import boto3
 

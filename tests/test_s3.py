@@ -36,7 +36,8 @@ def test_keys_are_the_csv_objects_under_the_prefix_folder(bucket):
     assert (plug.bucket, plug.prefix) == ("pv-data", "systems")
     assert plug.keys() == [("site-a",), ("site-b",)]
     assert open_data(f"s3://{bucket}/systems-old").keys() == [("site-z",)]  # systems/ is not systems-old/
-    assert open_data(f"s3://{bucket}").keys() == []  # the bucket's first level: folders only, no files
+    with pytest.raises(SdtError, match=r"^no data: s3://pv-data has no CSV or Parquet files"):
+        open_data(f"s3://{bucket}").keys()  # the bucket's first level: folders only, no files
 
 
 def test_get_data_reads_an_object_as_a_power_frame(bucket):

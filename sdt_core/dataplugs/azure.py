@@ -9,6 +9,7 @@ container. `abfs://container@ACCOUNT.dfs.core.windows.net/prefix` names the acco
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 from sdt_core.dataplugs import split_credentials
@@ -19,13 +20,33 @@ from sdt_core.plugs.settings import setting
 INSTALL = "reading az:// and abfs:// needs adlfs: pip install 'sdt-core[abfs]'"
 
 
+#: adlfs's arguments that it would otherwise read from these environment variables.
+FROM_ENVIRONMENT = {
+    "account_name": "AZURE_STORAGE_ACCOUNT_NAME",
+    "connection_string": "AZURE_STORAGE_CONNECTION_STRING",
+    "account_key": "AZURE_STORAGE_ACCOUNT_KEY",
+    "sas_token": "AZURE_STORAGE_SAS_TOKEN",
+    "client_id": "AZURE_STORAGE_CLIENT_ID",
+    "client_secret": "AZURE_STORAGE_CLIENT_SECRET",
+    "tenant_id": "AZURE_STORAGE_TENANT_ID",
+}
+
+
 def azure_filesystem(account_name: str | None = None, anonymous: bool = False) -> Any:
-    """An adlfs filesystem for the account (fsspec keeps one per arguments); credentials from the environment."""
+    """An adlfs filesystem for the account, with the environment's credentials.
+
+    They are passed as arguments, as adlfs would read them: fsspec keeps one filesystem per
+    arguments, so credentials changed since (a new AZURE_STORAGE_CONNECTION_STRING) get a new
+    one rather than the one made with the old.
+    """
     try:
         import adlfs
     except ImportError:
         raise SettingsError(INSTALL) from None
-    return adlfs.AzureBlobFileSystem(account_name=account_name, anon=anonymous or None)
+    given = {arg: os.environ[name] for arg, name in FROM_ENVIRONMENT.items() if os.environ.get(name)}
+    if account_name:
+        given["account_name"] = account_name
+    return adlfs.AzureBlobFileSystem(anon=anonymous or None, **given)
 
 
 class AzureFiles(Folder):
