@@ -66,7 +66,12 @@ def install_npm(session: nox.Session, package: str, command: str) -> None:
 
 
 def sync_workspace(session: nox.Session) -> None:
-    """The uv workspace, all extras and the test tools, into the session's environment."""
+    """The uv workspace, all extras and the test tools, into the session's environment, compiled.
+
+    Compiled once here because a machine may forbid writing bytecode at import
+    (PYTHONDONTWRITEBYTECODE): each `sdt` run and each Dask worker would then compile
+    SDT's stack again (measured: 14.5 s against 5.4 s to import it).
+    """
     session.run_install(
         "uv",
         "sync",
@@ -74,8 +79,10 @@ def sync_workspace(session: nox.Session) -> None:
         "--all-extras",
         "--group",
         "test",
+        "--compile-bytecode",
         env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
     )
+    session.run_install("python", "-m", "compileall", "-q", "sdt_core", "plugins", silent=True)
 
 
 @nox.session
@@ -95,7 +102,8 @@ def tests(session: nox.Session) -> None:
 def plug(session: nox.Session, plug: str) -> None:
     """One plug alone: sdt-core and that plug installed (not editable) into a fresh env."""
     install_debian(session, PLUG_DEBIAN_PACKAGES.get(plug, []))
-    session.install("--no-sources", ".", f"./plugins/sdt-{plug}", *TEST_TOOLS, *PLUG_TEST_TOOLS.get(plug, []))
+    packages = [".", f"./plugins/sdt-{plug}", *TEST_TOOLS, *PLUG_TEST_TOOLS.get(plug, [])]
+    session.install("--compile-bytecode", "--no-sources", *packages)  # see sync_workspace
     session.run("pytest", f"plugins/sdt-{plug}/tests", *session.posargs)
 
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Commands the tests start may keep the bytecode they compile, as on a user's machine: where
+# the environment forbids it, each `sdt` in a fresh venv would compile SDT's stack again.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 SDT = Path(sys.executable).with_name("sdt")
 
 
