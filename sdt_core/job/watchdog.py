@@ -54,7 +54,7 @@ def key_timeout(value: float | str | None = None) -> float:
     given = dask.config.get(KEY_TIMEOUT_CONFIG, default=DEFAULT_KEY_TIMEOUT) if value is None else value
     try:
         seconds = parse_timedelta(given.strip() if isinstance(given, str) else given, default="seconds")
-    except (TypeError, ValueError, KeyError, OverflowError):
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError):  # dask's IndexError: ""
         seconds = None
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < math.inf:
         raise SdtError(

@@ -19,7 +19,7 @@ def parse_duration(value: Any, what: str) -> float | None:
 
     try:
         seconds = float(parse_timedelta(value.strip() if isinstance(value, str) else value, default="seconds"))
-    except (TypeError, ValueError, KeyError):
+    except (TypeError, ValueError, KeyError, IndexError):
         seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
         raise SettingsError(f"{what} takes a duration such as 20m, 90s or 1h, or none; got {value!r}")
