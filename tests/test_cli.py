@@ -80,7 +80,7 @@ def test_up_help_derives_options_from_the_plug_settings(sdt):
             ["info", "nosuch"],
             "sdt: error: unknown plug 'nosuch'; installed plugs: "
             + PLUGS
-            + "; data plugs: abfs, az, csv, file, parquet, s3, sample",
+            + "; data plugs: abfs, az, csv, file, parquet, pvdaq, s3, sample",
         ),
         (["up", "local", "--workers", "0"], "sdt: error: plug 'local': workers must be >= 1, got 0"),
         (

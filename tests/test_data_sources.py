@@ -3,8 +3,10 @@ long dataset, S3 (moto's server) and Azure Blob Storage (Azurite), on one shared
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
+from collections.abc import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -114,9 +116,9 @@ class Attach(ClientPlug):
         return self.client
 
 
-@pytest.fixture(scope="module")
-def cluster(stores):
-    """One 2-worker cluster for the module; its workers inherit the stores' environment."""
+@contextlib.contextmanager
+def attached_cluster() -> Iterator[Attach]:
+    """A 2-worker LocalCluster (one thread, 1.5 GiB each) and a plug attached to it; workers inherit the environment."""
     from distributed import LocalCluster
 
     with LocalCluster(
@@ -124,6 +126,13 @@ def cluster(stores):
     ) as local:
         plug = Attach()
         plug.address = local.scheduler_address
+        yield plug
+
+
+@pytest.fixture(scope="module")
+def cluster(stores):
+    """One 2-worker cluster for the module; its workers inherit the stores' environment."""
+    with attached_cluster() as plug:
         yield plug
 
 

@@ -25,7 +25,7 @@ def wide_csv(path, **columns):
 
 def test_built_in_data_plugs_are_discovered_like_third_party_ones():
     plugs = {p.name: p for p in list_data_plugs()}
-    built_in = ("file", "csv", "parquet", "s3", "az", "abfs", "sample")
+    built_in = ("file", "csv", "parquet", "s3", "az", "abfs", "pvdaq", "sample")
     assert set(built_in) <= set(plugs)
     assert all(plugs[n].status == "ok" and plugs[n].distribution == "sdt-core" for n in built_in)
     assert {s.name for s in plugs["file"].settings} == {

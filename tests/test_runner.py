@@ -289,7 +289,7 @@ def data_dir(tmp_path):
         ),
         (
             ["gs://bucket/x"],
-            "sdt: error: unknown data plug 'gs'; installed data plugs: abfs, az, csv, file, parquet, s3, sample",
+            "sdt: error: unknown data plug 'gs'; installed data plugs: abfs, az, csv, file, parquet, pvdaq, s3, sample",
         ),
         (
             ["{data}", "--out", "{data}/good.csv/out"],

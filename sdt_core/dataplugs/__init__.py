@@ -74,6 +74,17 @@ class DataPlug(Options):
         """
         return None
 
+    def metadata(self, key: tuple[Any, ...]) -> Mapping[str, Any]:
+        """What is known of the key's system besides its data: name, latitude, longitude,
+        time_zone, dc_capacity_kw, ... (plain values), or nothing.
+
+        Optional. Each key's row carries it as fields `meta_NAME` (so do summary.csv and
+        summary.parquet), error rows too; the fleet report draws the keys with `latitude`
+        and `longitude` on a map. Called on the worker before the key's data are read; an
+        exception here is logged and the row goes without metadata.
+        """
+        return {}
+
     def probe(self, key: tuple[Any, ...]) -> None:
         """Check that this machine can reach the data, without reading it all; raise if not.
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sdt_core.acceleration import Substitution, key_mode, sdt_version
 from sdt_core.analysis import ERROR_LENGTH, Analysis, StageFailed, error_text, stage
 from sdt_core.job.memory import peak_memory
-from sdt_core.output.results import RESERVED, SETUP_STAGE
+from sdt_core.output.results import META_PREFIX, RESERVED, SETUP_STAGE
 
 if TYPE_CHECKING:
     from sdt_core.dataplugs import DataPlug
@@ -107,6 +107,7 @@ def _attempt(
     timings: dict[str, float] = {}
     row["start_time"] = round(time.time(), 3)
     start = time.perf_counter()
+    row |= metadata_fields(data, key)
     usable = tuple(s for s in fast if sdt_version() in s.proven_on)  # this worker's SDT may not be the client's
     with key_mode(bool(usable), usable) as mode:
         try:
@@ -125,6 +126,19 @@ def _attempt(
     if mode.failure:  # never keep a result that a failed replacement may have touched
         row["sdt_fallback"] = mode.failure[:ERROR_LENGTH]
     return row
+
+
+def metadata_fields(data: DataPlug, key: tuple[Any, ...]) -> dict[str, Any]:
+    """The data plug's metadata of `key` as row fields `meta_NAME`; none if it has none or fails (logged)."""
+    method = getattr(data, "metadata", None)
+    if method is None:
+        return {}
+    try:
+        values = method(key) or {}
+        return {f"{META_PREFIX}{name}": _plain(str(name), value) for name, value in dict(values).items()}
+    except Exception as exc:
+        log.warning("key %s: no metadata: %s", list(key), error_text(exc))
+        return {}
 
 
 def result_fields(values: Any) -> dict[str, Any]:

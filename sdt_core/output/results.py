@@ -33,6 +33,8 @@ SETUP_STAGE = "setup"  # the worker could not load the data plug or the analysis
 TRANSIENT_STAGES = (CLUSTER_STAGE, SETUP_STAGE)
 #: What must match for a resume to go on with a folder.
 IDENTITY = ("data", "analysis", "sdt_mode")
+#: The prefix of the row fields of a key's metadata (`DataPlug.metadata`): `meta_latitude`.
+META_PREFIX = "meta_"
 #: Row fields sdt-core writes itself; an analysis returning one of them fails its key.
 RESERVED = frozenset(
     {

@@ -163,3 +163,21 @@ def test_the_reports_of_degenerate_folders_open_without_errors(report, tmp_path)
             assert_drawn(page, charts)  # errors: status, failures, time and memory, workers; nothing: none
             texts = page.locator(".sdt-fleet-empty").get_by_text("Nothing to show: no key finished ok.")
             assert texts.count() == 1
+
+
+def test_the_fleet_map_draws_the_keys_by_place_and_recolours_them_by_the_field_picked(report, tmp_path):
+    """The same run's rows with metadata places (as `DataPlug.metadata` gives them): the map is drawn
+    offline, and picking another field recolours its dots."""
+    import json
+
+    rows = [json.loads(line) for line in (report.parent / LOG).read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row |= {"meta_latitude": 30.0 + 3 * i, "meta_longitude": -120.0 + 8 * i, "meta_dc_capacity_kw": 1.0 + i}
+    shutil.copy(report.parent / RUN, tmp_path)
+    (tmp_path / LOG).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with offline(write_report(tmp_path)) as page:
+        assert_drawn(page, 11)  # the ten charts of the run, and the map
+        before = page.locator(".sdt-fleet-map").screenshot()
+        page.locator(".sdt-fleet-map-field select").select_option("meta_dc_capacity_kw")
+        page.wait_for_timeout(300)  # one animation frame or so for the canvas to repaint
+        assert page.locator(".sdt-fleet-map").screenshot() != before

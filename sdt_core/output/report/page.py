@@ -20,6 +20,7 @@ from bokeh.plotting import figure
 from bokeh.resources import INLINE
 
 from sdt_core.output.report import frames
+from sdt_core.output.report.fleet_map import map_section
 from sdt_core.output.report.frames import RunTables
 from sdt_core.output.report.widgets import (
     COLORS,
@@ -54,6 +55,7 @@ def layout(tables: RunTables) -> LayoutDOM:
     sections: list[Callable[[RunTables, Table], list[LayoutDOM]]] = [
         run_section,
         fleet_section,
+        map_section,
         failure_section,
         cost_section,
     ]
