@@ -503,6 +503,12 @@ def clean_command() -> None:
     show_default=True,
     help="Most keys on the cluster at once.",
 )
+@click.option(
+    "--max-cost",
+    type=float,
+    metavar="USD",
+    help="Start no key once the keys' cost reaches this (a plug whose plan has prices); exit status 3.",
+)
 @click.option("--no-report", is_flag=True, help="No reports: neither the fleet report nor Dask's performance report.")
 @click.option("--dry-run", is_flag=True, help="Check DATA, the plug's settings and every option; start nothing.")
 @click.option(
@@ -533,13 +539,14 @@ def run_command(
     data_options: tuple[str, ...],
     limit: int | None,
     max_in_flight: int,
+    max_cost: float | None,
     no_report: bool,
     dry_run: bool,
     exact_sdt: bool | None,
     verbose: bool,
     quiet: bool,
     as_json: bool,
-) -> None:
+) -> int | None:
     """Run SDT's pipeline (or --analysis) for every system of DATA on a cluster from --plug.
 
     DATA is a directory of CSV files or a data plug URL (s3://bucket/prefix,
@@ -572,12 +579,19 @@ def run_command(
     pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
     options: dict[str, Any] = {"plug": plug, "analysis": analysis, "loss_analysis": loss_analysis, "limit": limit}
     options |= {"pipeline": pipeline_options, "max_in_flight": max_in_flight, "exact_sdt": exact_sdt}
-    options |= {"key_timeout": key_timeout, "rerun": rerun}
+    options |= {"key_timeout": key_timeout, "rerun": rerun, "max_cost": max_cost}
     summary = run(source, out=out, resume=resume, report=not no_report, terminal=terminal, dry_run=dry_run, **options)
     if dry_run:
         click.echo(f"{summary.keys} keys on {summary.cluster}: input valid, nothing started (--dry-run)")
-        return
+        return None
     terminal.summary(summary)
+    if summary.not_started:
+        from sdt_core.job.cost import EXIT_BUDGET
+        from sdt_core.output.summary import budget_line
+
+        click.echo(budget_line(summary), err=True)
+        return EXIT_BUDGET
+    return None
 
 
 @cli.command("report")
@@ -729,7 +743,8 @@ def _standard_streams() -> None:
 def _fail(exc: BaseException, verbose: bool = False) -> int:
     """The one error path: one line on stderr for `exc`, and the exit code (the traceback only if verbose).
 
-    2: bad input; 1: a failed run or an unexpected error; 128 + N: stopped by signal N.
+    2: bad input; 1: a failed run or an unexpected error; 128 + N: stopped by signal N
+    (3, a run --max-cost stopped, is `run_command`'s own).
     """
     if isinstance(exc, signals.Stopped):
         _say(f"sdt: stopped by {exc.name}{f'; {exc.detail}' if exc.detail else ''}")
