@@ -70,3 +70,10 @@ def nap(frame):
     """Sleep a fixed time: a key of known worker time."""
     time.sleep(float(os.environ.get("SDT_TEST_NAP", "0.2")))
     return {"i": int(frame.iloc[:, 0].max()) - 1}
+
+
+def tail(frame):
+    """A run with a long tail: system 0 sleeps `SDT_TEST_TAIL` seconds (default 7), the others 0.3 s."""
+    i = int(frame.iloc[:, 0].max()) - 1
+    time.sleep(float(os.environ.get("SDT_TEST_TAIL", "7")) if i == 0 else 0.3)
+    return {"i": i}

@@ -39,7 +39,8 @@ from sdt_core.output.results import SUMMARY, ResultLog
 from sdt_core.output.run_log import RUN_LOG, RunLog
 from sdt_core.output.summary import RunSummary, error_kinds
 from sdt_core.output.terminal import STDERR_LOG, Terminal
-from sdt_core.plugs.clientplug import ClientPlug, get_plug
+from sdt_core.plugs.clientplug import ClientPlug, RegisteredPlug, get_plug
+from sdt_core.plugs.scaling import WorkerTimeline
 from sdt_core.plugs.settings import mask_credentials
 
 REPORT = "dask-report.html"
@@ -87,6 +88,7 @@ def run(
     key_timeout: float | str | None = None,
     rerun: Iterable[str] = (),
     max_cost: float | None = None,
+    adapt: str | tuple[int, int] | None = None,
 ) -> RunSummary:
     """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
 
@@ -103,7 +105,9 @@ def run(
     the keys, then stop: nothing is started or written, and the summary's `keys` counts what
     a run would do. With a plug whose plan has prices, each row records its `cost_usd` and
     run.json the run's; once the keys' cost reaches `max_cost` (USD), no key starts, and the
-    keys left get a row of stage `budget` (a resume runs them).
+    keys left get a row of stage `budget` (a resume runs them). `adapt=(MIN, MAX)`: the
+    cluster grows to MAX workers while keys wait and shrinks in the run's tail (a plug with
+    the `adapt_cluster` hook); run.json records its workers over time.
     """
     started = time.monotonic()
     _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
@@ -115,6 +119,7 @@ def run(
     exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
     with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
         cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
+    _adapt(cluster_plug, adapt)
     selected = _keys(data_plug, keys, limit)
     check_before_start(data_plug, cluster_plug, selected[0])
     spend = ledger(cluster_plug, max_cost)
@@ -130,6 +135,7 @@ def run(
         },
         "cluster": repr(cluster_plug),
         "key_timeout_s": seconds,
+        "adapt": getattr(cluster_plug, "adapt", None),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sdt_core": version("sdt-core"),
     }
@@ -196,7 +202,10 @@ def _run(
                             logs = ClusterLogs(cluster_plug, client, Path(out) / LOGS)
                             progress = terminal.progress(len(selected), len(earlier), progress_interval)
 
+                            timeline = WorkerTimeline(client)
+
                             def record(rows: Iterable[dict[str, Any]]) -> None:
+                                timeline.look()
                                 batch = [_masked(row) for row in rows]
                                 if spend is not None:
                                     batch = [spend.charge(row) for row in batch]
@@ -229,6 +238,8 @@ def _run(
                                     log.append([spend.not_started(key) for key in left])
                             finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
                                 progress.close()
+                                timeline.look()
+                                log.add_to_record(workers=timeline.points)
                                 if spend is not None:
                                     log.add_to_record(cost=spend.record(time.monotonic() - held))
                                 saved = logs.save()
@@ -264,6 +275,15 @@ def _run(
         not_started=not_started,
         max_cost=None if spend is None else spend.max_cost,
     )
+
+
+def _adapt(plug: ClientPlug, adapt: str | tuple[int, int] | None) -> None:
+    """`adapt` given to `run`: set on the plug, which must be one with hooks that can scale."""
+    if adapt is None:
+        return
+    if not isinstance(plug, RegisteredPlug):
+        raise SdtError(f"--adapt needs a plug with hooks; {type(plug).__name__} is a ClientPlug class: leave it out")
+    plug.set_adapt(adapt)
 
 
 def _masked(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,67 @@
+"""Adaptive scaling (`--adapt MIN:MAX`) and graceful interruption (SIGTERM to a worker), on real LocalClusters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sdt_core import SdtError, run
+from sdt_core.cli import main
+from sdt_core.output.results import LOG, RUN
+from sdt_core.plugs.scaling import parse_adapt
+
+from .priced import Numbered
+
+ONE = {"workers": 1, "threads": 1, "memory": 1, "dashboard_address": "127.0.0.1:0"}
+
+
+def rows_of(out):
+    return [json.loads(line) for line in (out / LOG).read_text().splitlines()]
+
+
+@pytest.mark.parametrize(("text", "bounds"), [("1:2", (1, 2)), (" 0 : 4 ", (0, 4)), ((2, 2), (2, 2)), (None, None)])
+def test_adapt_bounds_are_read(text, bounds):
+    assert parse_adapt(text) == bounds
+
+
+@pytest.mark.parametrize("text", ["2:1", "0:0", "4", "a:b", "1:-2", (1, 2.5)])
+def test_bad_adapt_bounds_are_one_line_and_exit_2_before_anything_starts(text, capsys):
+    with pytest.raises(SdtError, match=r"^--adapt takes MIN:MAX, whole numbers with 0 <= MIN <= MAX"):
+        parse_adapt(text)
+    if isinstance(text, str):
+        for command in (["up", "local", "--adapt", text], ["run", "--adapt", text, "--out", "never"]):
+            with pytest.raises(SystemExit) as bad:
+                main(command)
+            err = capsys.readouterr().err
+            assert bad.value.code == 2 and err.count("\n") == 1 and err.startswith("sdt: error: --adapt takes"), err
+
+
+def test_a_plug_whose_clusters_cannot_adapt_says_so_before_anything_starts(tmp_path):
+    with pytest.raises(SdtError) as refused:
+        run(Numbered(systems=2), plug="tests.priced", out=tmp_path / "out", adapt=(1, 2))
+    assert str(refused.value) == (
+        "plug 'tests.priced' cannot scale its clusters: it implements no adapt_cluster hook; leave out --adapt"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_local_cluster_grows_while_keys_wait_and_shrinks_in_the_tail(tmp_path):
+    out = tmp_path / "out"
+    settings = ONE | {"processes": False}
+    run(
+        Numbered(systems=8),
+        plug="local",
+        settings=settings,
+        out=out,
+        analysis="tests.priced:tail",
+        adapt="1:2",
+        report=False,
+    )
+    rows = rows_of(out)
+    assert sorted(row["key"][0] for row in rows) == [f"system-{i:04d}" for i in range(8)]  # each key once
+    assert {row["status"] for row in rows} == {"ok"}
+    record = json.loads((out / RUN).read_text())
+    counts = [count for _, count in record["workers"]]
+    assert record["adapt"] == [1, 2]
+    assert counts[0] == 1 and 2 in counts and counts[-1] == 1, record["workers"]  # grew, then shrank in the tail
