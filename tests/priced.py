@@ -77,3 +77,14 @@ def tail(frame):
     i = int(frame.iloc[:, 0].max()) - 1
     time.sleep(float(os.environ.get("SDT_TEST_TAIL", "7")) if i == 0 else 0.3)
     return {"i": i}
+
+
+def stoppable(frame):
+    """Write this worker process's id to `SDT_TEST_PIDS`/i.PID when key i starts, then sleep
+    2 s for system 0 and 0.3 s for the others: a test can tell a worker running key 0 to stop."""
+    from pathlib import Path
+
+    i = int(frame.iloc[:, 0].max()) - 1
+    (Path(os.environ["SDT_TEST_PIDS"]) / f"{i}.{os.getpid()}").touch()
+    time.sleep(2.0 if i == 0 else 0.3)
+    return {"i": i}

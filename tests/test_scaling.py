@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 
+import psutil
 import pytest
 
 from sdt_core import SdtError, run
@@ -65,3 +70,44 @@ def test_a_local_cluster_grows_while_keys_wait_and_shrinks_in_the_tail(tmp_path)
     counts = [count for _, count in record["workers"]]
     assert record["adapt"] == [1, 2]
     assert counts[0] == 1 and 2 in counts and counts[-1] == 1, record["workers"]  # grew, then shrank in the tail
+
+
+def test_a_worker_told_to_stop_retires_and_every_key_gets_one_row(tmp_path, monkeypatch):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setenv("SDT_TEST_PIDS", str(pids))  # the worker processes get this environment
+    stopped = []
+
+    def stop_the_worker_running_key_0():
+        deadline = time.monotonic() + 120
+        while not list(pids.glob("0.*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # mid-key
+        pid = int(next(pids.glob("0.*")).suffix[1:])
+        os.kill(pid, signal.SIGTERM)
+        stopped.append(pid)
+
+    stopper = threading.Thread(target=stop_the_worker_running_key_0)
+    stopper.start()
+    out = tmp_path / "out"
+    try:
+        summary = run(
+            Numbered(systems=12),
+            plug="local",
+            settings=ONE | {"workers": 2},
+            out=out,
+            analysis="tests.priced:stoppable",
+            report=False,
+        )
+    finally:
+        stopper.join()
+    rows = rows_of(out)
+    assert sorted(row["key"][0] for row in rows) == [f"system-{i:04d}" for i in range(12)]  # each key once
+    assert {row["status"] for row in rows} == {"ok"} and summary.ok == 12
+    assert not psutil.pid_exists(stopped[0]) or psutil.Process(stopped[0]).status() == psutil.STATUS_ZOMBIE
+    ran = sorted(int(path.suffix[1:]) for path in pids.glob("0.*"))
+    assert len(ran) == 2 and stopped[0] in ran  # key 0 ran again on another worker, once
+    scheduler_log = (out / "logs" / "scheduler.log").read_text()
+    assert "worker-close-gracefully" in scheduler_log  # retired: not a lost worker, its keys not suspected
+    workers = json.loads((out / RUN).read_text())["workers"]
+    assert workers[-1][1] == 2, workers  # the nanny started it again
