@@ -20,6 +20,7 @@ class PricedSettings(Settings):
     price: float = setting(3600.0, "USD per worker-hour (3600: a dollar a second).")
     scheduler_price: float = setting(36.0, "USD per scheduler-hour.")
     processes: bool = setting(False, "Workers in their own processes.")
+    azure_events: str | None = setting(None, "URL of a stand-in for Azure's scheduled events endpoint.")
 
 
 @hookimpl
@@ -40,6 +41,16 @@ def make_cluster(settings):
         host="127.0.0.1" if settings.processes else None,
         silence_logs=40,
     )
+
+
+@hookimpl
+def worker_plugins(settings):
+    """With `azure_events`: the plugin the azure plug gives Spot VMs, polling that URL instead."""
+    if settings.azure_events is None:
+        return None
+    from dask_cloudprovider.azure import AzurePreemptibleWorkerPlugin
+
+    return [AzurePreemptibleWorkerPlugin(poll_interval_s=0.2, metadata_url=settings.azure_events)]
 
 
 @hookimpl

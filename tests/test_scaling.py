@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import http.server
 import json
 import os
 import signal
@@ -111,3 +113,58 @@ def test_a_worker_told_to_stop_retires_and_every_key_gets_one_row(tmp_path, monk
     assert "worker-close-gracefully" in scheduler_log  # retired: not a lost worker, its keys not suspected
     workers = json.loads((out / RUN).read_text())["workers"]
     assert workers[-1][1] == 2, workers  # the nanny started it again
+
+
+class ScheduledEvents(http.server.BaseHTTPRequestHandler):
+    """A stand-in for Azure's instance metadata endpoint (the only thing mocked): once `armed`,
+    the first poll gets a Preempt event for now, every other poll none."""
+
+    armed = threading.Event()
+    told: list[str] = []
+
+    def do_GET(self):
+        events = []
+        if self.armed.is_set() and not self.told:
+            self.told.append(self.path)
+            when = datetime.datetime.now(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+            events = [{"EventId": "1", "EventType": "Preempt", "ResourceType": "VirtualMachine", "NotBefore": when}]
+        body = json.dumps({"DocumentIncarnation": 1, "Events": events}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_worker_whose_azure_spot_vm_is_preempted_retires_and_every_key_gets_one_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDT_TEST_NAP", "0.5")  # 16 keys on 2 workers: 4 s
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ScheduledEvents)
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
+    url = f"http://127.0.0.1:{server.server_port}/metadata/scheduledevents"
+    timer = threading.Timer(1.5, ScheduledEvents.armed.set)  # mid-run
+    timer.start()
+    out = tmp_path / "out"
+    try:
+        run(
+            Numbered(systems=16),
+            plug="tests.priced",
+            settings={"workers": 2, "threads": 1, "memory": 1, "azure_events": url},
+            out=out,
+            analysis="tests.priced:nap",
+            report=False,
+        )
+    finally:
+        timer.cancel()
+        server.shutdown()
+        server.server_close()
+        serving.join()
+    rows = rows_of(out)
+    assert ScheduledEvents.told  # a worker was told its VM goes
+    assert sorted(row["key"][0] for row in rows) == [f"system-{i:04d}" for i in range(16)]  # each key once
+    assert {row["status"] for row in rows} == {"ok"}
+    workers = json.loads((out / RUN).read_text())["workers"]
+    assert [count for _, count in workers][-1] == 1, workers  # it left; the other did the rest
