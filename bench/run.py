@@ -259,6 +259,17 @@ def bench_scale(repeats: int, keys: int) -> dict[str, Any]:
     }
 
 
+def bench_tail(keys: int) -> dict[str, Any]:
+    """A run with a long tail: fixed 2 workers against --adapt 1:2 (worker-seconds held per busy,
+    wall time), and fixed 2 workers with a SIGTERM to a worker every 4 s (every key once?)."""
+    figures = {name: measure([name, "--keys", str(keys)]) for name in ("tail-fixed", "tail-adapt", "tail-sigterm")}
+    fixed, adapt = figures["tail-fixed"], figures["tail-adapt"]
+    return figures | {
+        "adapt_wall_ratio": adapt["seconds"] / fixed["seconds"],
+        "sigterm_wall_overhead": figures["tail-sigterm"]["seconds"] / fixed["seconds"] - 1,
+    }
+
+
 def bench_discovery(repeats: int) -> dict[str, Any]:
     ours_cmd = [sys.executable, "-c", "import sdt_core; sdt_core.list_plugs()"]
     base_cmd = [sys.executable, "-c", "import pluggy, importlib.metadata"]
@@ -502,8 +513,10 @@ def main() -> None:
             "runner_loss",
             "data_loading",
             "data_listing",
+            "tail",
         ],
     )
+    parser.add_argument("--tail-keys", type=int, default=40, help="keys of the long-tail and SIGTERM figures")
     parser.add_argument("--data-systems", type=int, default=4, help="systems of the data loading figures")
     parser.add_argument("--data-days", type=int, default=365, help="days of each of them")
     parser.add_argument("--data-keys", type=int, default=100_000, help="systems of the key listing figure")
@@ -534,6 +547,7 @@ def main() -> None:
         "stages": bench_stages,
         "data_loading": lambda: bench_data_loading(args.repeats, args.data_systems, args.data_days),
         "data_listing": lambda: bench_data_listing(args.data_keys),
+        "tail": lambda: bench_tail(args.tail_keys),
     }
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sdt-bench-") as scratch:

@@ -25,3 +25,18 @@ class TinyData(DataPlug):
 
 def trivial(frame: pd.DataFrame) -> dict[str, Any]:
     return {"peak": float(frame.iloc[:, 0].max())}
+
+
+class TailData(TinyData):
+    """N keys whose frame holds how many keys come after it: the last one's is 0."""
+
+    def get_data(self, key: tuple[Any, ...]) -> pd.DataFrame:
+        return pd.DataFrame({"p": float(self.count - 1 - key[0])}, index=INDEX)
+
+
+def long_tail(frame: pd.DataFrame) -> dict[str, Any]:
+    """Keys of very different sizes (of `TailData`): the last key sleeps 12 s, every other 0.5 s (a long tail)."""
+    import time
+
+    time.sleep(12.0 if float(frame.iloc[:, 0].max()) == 0.0 else 0.5)
+    return {"peak": float(frame.iloc[:, 0].max())}

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tiny import TinyData, trivial  # importable by the workers too (PYTHONPATH), as a real analysis is
+from tiny import (
+    TailData,
+    TinyData,
+    long_tail,
+    trivial,
+)  # importable by the workers too (PYTHONPATH), as a real analysis is
 
 from sdt_core import ClientPlug, DataPlug
 
@@ -184,9 +189,98 @@ def listing(args: argparse.Namespace) -> dict[str, Any]:
     return measure_listing(args.keys)
 
 
+def _tail_run(args: argparse.Namespace, adapt: str | None, stop_every: float | None = None) -> dict[str, Any]:
+    """A run with a long tail on the local plug (2 workers of 1 thread at most): wall time, and
+    worker-seconds held (run.json's workers over time) against busy (the keys' own seconds);
+    with `stop_every`, SIGTERM to a worker process every that many seconds."""
+    import os
+    import signal
+    import threading
+
+    import psutil
+
+    from sdt_core import run
+
+    settings = {"workers": 1 if adapt else 2, "threads": 1, "memory": 1, "dashboard_address": "127.0.0.1:0"}
+    done, stops = threading.Event(), []
+
+    def stop_workers() -> None:
+        while not done.wait(stop_every):
+            servers = [p for p in psutil.Process().children() if "forkserver" in " ".join(p.cmdline())]
+            workers = [w for server in servers for w in server.children()]
+            if workers:
+                os.kill(workers[-1].pid, signal.SIGTERM)
+                stops.append(time.perf_counter())
+
+    stopper = threading.Thread(target=stop_workers) if stop_every else None
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        if stopper:
+            stopper.start()
+        try:
+            summary = run(
+                TailData(count=args.keys),
+                plug="local",
+                settings=settings,
+                out=out,
+                analysis=long_tail,
+                report=False,
+                biggest_first=False,
+                progress_interval=3600,
+                adapt=adapt,
+            )
+        finally:
+            done.set()
+            if stopper:
+                stopper.join()
+        seconds = time.perf_counter() - start
+        record = json.loads((Path(out) / "run.json").read_text())
+        rows = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines()]
+    points = record["workers"]
+    ends = [p[0] for p in points[1:]] + [seconds]
+    held = sum((end - t) * n for (t, n), end in zip(points, ends, strict=True))
+    busy = sum(row.get("total_s") or 0 for row in rows)
+    keys = [tuple(row["key"]) for row in rows]
+    return {
+        "seconds": seconds,
+        "held_worker_s": held,
+        "busy_worker_s": busy,
+        "held_per_busy": held / busy,
+        "ok": summary.ok,
+        "rows": len(keys),
+        "unique_keys": len(set(keys)),
+        "sigterms": len(stops),
+    }
+
+
+def tail_fixed(args: argparse.Namespace) -> dict[str, Any]:
+    return _tail_run(args, None)
+
+
+def tail_adapt(args: argparse.Namespace) -> dict[str, Any]:
+    return _tail_run(args, "1:2")
+
+
+def tail_sigterm(args: argparse.Namespace) -> dict[str, Any]:
+    return _tail_run(args, None, stop_every=args.stop_every)
+
+
 VARIANTS = {
     f.__name__.replace("_", "-"): f
-    for f in (runner_ours, runner_original, scale_ours, scale_raw, start_ours, start_raw, stages, loading, listing)
+    for f in (
+        runner_ours,
+        runner_original,
+        scale_ours,
+        scale_raw,
+        start_ours,
+        start_raw,
+        stages,
+        loading,
+        listing,
+        tail_fixed,
+        tail_adapt,
+        tail_sigterm,
+    )
 }
 
 if __name__ == "__main__":
@@ -204,6 +298,7 @@ if __name__ == "__main__":
     parser.add_argument("--systems", type=int, default=4, help="systems of the data loading variant")
     parser.add_argument("--days", type=int, default=365, help="days of each of them")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the sources, in alternating order")
+    parser.add_argument("--stop-every", type=float, default=4.0, help="seconds between SIGTERMs (tail-sigterm)")
     arguments = parser.parse_args()
     result = VARIANTS[arguments.variant](arguments)
     print("BENCH-RESULT " + json.dumps(result), flush=True)

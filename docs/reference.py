@@ -35,6 +35,8 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
             "cluster_logs",
             "workers_share_files",
             "clean_up",
+            "adapt_cluster",
+            "worker_plugins",
         ],
     ),
     ("Marking hooks", "", "sdt_core", ["hookimpl", "GROUP"]),
@@ -76,12 +78,13 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         ],
     ),
     (
-        "Cost: idle shutdown and clean-up",
+        "Cost: idle shutdown, clean-up, interruption",
         "A started cluster closes itself when idle (dask config `sdt.idle-timeout`); a plug that starts "
         "its scheduler elsewhere passes the rule on. `sdt clean NAME` lists and deletes what killed starts "
-        "left behind: the answer of the `clean_up` hook.",
+        "left behind: the answer of the `clean_up` hook. `GracefulStop`, delivered by a plug's "
+        "`worker_plugins` hook, retires a worker told to stop.",
         "sdt_core",
-        ["idle_timeout", "idle_environment", "IDLE_PRELOAD", "Leftover"],
+        ["idle_timeout", "idle_environment", "IDLE_PRELOAD", "Leftover", "GracefulStop"],
     ),
     ("Data plugs", "", "sdt_core", ["DataPlug", "DATA_GROUP"]),
     (

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sdt_core.job.runner import run
     from sdt_core.output.summary import RunSummary
     from sdt_core.output.terminal import Terminal
+    from sdt_core.plugs.graceful import GracefulStop
     from sdt_core.plugs.leftovers import Leftover
     from sdt_core.plugs.plan import ClusterPlan, Machines, Prices
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "ClusterPlan": "sdt_core.plugs.plan",
     "Leftover": "sdt_core.plugs.leftovers",
+    "GracefulStop": "sdt_core.plugs.graceful",
     "Machines": "sdt_core.plugs.plan",
     "Prices": "sdt_core.plugs.plan",
     "DATA_GROUP": "sdt_core.dataplugs",
@@ -70,6 +72,7 @@ __all__ = [
     "ClusterPlan",
     "ClusterStartError",
     "DataPlug",
+    "GracefulStop",
     "Host",
     "Leftover",
     "Machines",

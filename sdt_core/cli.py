@@ -230,23 +230,44 @@ def _check(client: Any) -> str:
     return f"check: 100 tasks ran on {workers} workers (sum of squares {total})"
 
 
+#: `--adapt`, declared once for `sdt run` and `sdt up NAME`.
+ADAPT_DECLS = ("--adapt",)
+ADAPT_ATTRS: dict[str, Any] = {
+    "metavar": "MIN:MAX",
+    "help": "Grow the cluster to MAX workers while keys wait, shrink it to MIN when idle (e.g. 1:4).",
+}
+
+
 def _make_plug(
-    name: str, values: dict[str, Any], dask_config: tuple[str, ...], config: dict[str, Any] | None = None
+    name: str,
+    values: dict[str, Any],
+    dask_config: tuple[str, ...],
+    config: dict[str, Any] | None = None,
+    adapt: str | None = None,
 ) -> Any:
-    """The plug `name` with these settings, `--dask-config` overrides and `config`; nothing is started."""
+    """The plug `name` with these settings, `--dask-config` overrides, `config` and `--adapt`; nothing is started."""
     overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()} | (config or {})
-    if overrides and client_plug_class(name):
-        raise SdtError(f"--dask-config needs a plug with hooks; {name} is a ClientPlug class: set dask config in it")
+    for option, given in (("--dask-config", overrides), ("--adapt", adapt)):
+        if given and client_plug_class(name):
+            raise SdtError(f"{option} needs a plug with hooks; {name} is a ClientPlug class: set it up in the class")
     options: dict[str, Any] = {"config_overrides": overrides} if overrides else {}
+    options |= {"adapt": adapt} if adapt is not None else {}
     return get_plug(name, **values, **options)
 
 
-def _up(name: str, values: dict[str, Any], dask_config: tuple[str, ...], check: bool, idle_timeout: str | None) -> None:
+def _up(
+    name: str,
+    values: dict[str, Any],
+    dask_config: tuple[str, ...],
+    check: bool,
+    idle_timeout: str | None,
+    adapt: str | None,
+) -> None:
     from sdt_core.plugs.duration import parse_duration
     from sdt_core.plugs.idle import IDLE_CONFIG
 
     config = {} if idle_timeout is None else {IDLE_CONFIG: parse_duration(idle_timeout, "--idle-timeout")}
-    plug = _make_plug(name, values, dask_config, config)
+    plug = _make_plug(name, values, dask_config, config, adapt)
     _stop_on_signals()
     ending = "Cluster closed."  # also after a start cut short: the plug removed its part
     try:
@@ -408,6 +429,7 @@ def _up_params() -> list[click.Parameter]:
             help="Close the cluster after this long with no task and no client but this one, e.g. 20m or 1h; "
             "none: never (dask config sdt.idle-timeout) [default: 20m for a plug whose plan has prices, else none]",
         ),
+        click.Option(list(ADAPT_DECLS), **ADAPT_ATTRS),
     ]
 
 
@@ -503,6 +525,13 @@ def clean_command() -> None:
     show_default=True,
     help="Most keys on the cluster at once.",
 )
+@click.option(*ADAPT_DECLS, **ADAPT_ATTRS)
+@click.option(
+    "--max-cost",
+    type=float,
+    metavar="USD",
+    help="Start no key once the keys' cost reaches this (a plug whose plan has prices); exit status 3.",
+)
 @click.option("--no-report", is_flag=True, help="No reports: neither the fleet report nor Dask's performance report.")
 @click.option("--dry-run", is_flag=True, help="Check DATA, the plug's settings and every option; start nothing.")
 @click.option(
@@ -533,13 +562,15 @@ def run_command(
     data_options: tuple[str, ...],
     limit: int | None,
     max_in_flight: int,
+    adapt: str | None,
+    max_cost: float | None,
     no_report: bool,
     dry_run: bool,
     exact_sdt: bool | None,
     verbose: bool,
     quiet: bool,
     as_json: bool,
-) -> None:
+) -> int | None:
     """Run SDT's pipeline (or --analysis) for every system of DATA on a cluster from --plug.
 
     DATA is a directory of CSV files or a data plug URL (s3://bucket/prefix,
@@ -563,7 +594,7 @@ def run_command(
         dask.config.set({EXACT_CONFIG: True})  # for the plug too: it sizes workers by the mode
     cls = _settings_class(plug_name)
     values = _settings_values(cls, {"workers": workers, "threads": threads, "memory": memory}, sets)
-    plug = _make_plug(plug_name, values, dask_config)
+    plug = _make_plug(plug_name, values, dask_config, adapt=adapt)
     if data is None and data_plug is None and data_options:
         data_plug = "sample"  # the options are the embedded sample set's
     text_options = _pairs(data_options, "--data-option")
@@ -572,12 +603,19 @@ def run_command(
     pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
     options: dict[str, Any] = {"plug": plug, "analysis": analysis, "loss_analysis": loss_analysis, "limit": limit}
     options |= {"pipeline": pipeline_options, "max_in_flight": max_in_flight, "exact_sdt": exact_sdt}
-    options |= {"key_timeout": key_timeout, "rerun": rerun}
+    options |= {"key_timeout": key_timeout, "rerun": rerun, "max_cost": max_cost}
     summary = run(source, out=out, resume=resume, report=not no_report, terminal=terminal, dry_run=dry_run, **options)
     if dry_run:
         click.echo(f"{summary.keys} keys on {summary.cluster}: input valid, nothing started (--dry-run)")
-        return
+        return None
     terminal.summary(summary)
+    if summary.not_started:
+        from sdt_core.job.cost import EXIT_BUDGET
+        from sdt_core.output.summary import budget_line
+
+        click.echo(budget_line(summary), err=True)
+        return EXIT_BUDGET
+    return None
 
 
 @cli.command("report")
@@ -729,7 +767,8 @@ def _standard_streams() -> None:
 def _fail(exc: BaseException, verbose: bool = False) -> int:
     """The one error path: one line on stderr for `exc`, and the exit code (the traceback only if verbose).
 
-    2: bad input; 1: a failed run or an unexpected error; 128 + N: stopped by signal N.
+    2: bad input; 1: a failed run or an unexpected error; 128 + N: stopped by signal N
+    (3, a run --max-cost stopped, is `run_command`'s own).
     """
     if isinstance(exc, signals.Stopped):
         _say(f"sdt: stopped by {exc.name}{f'; {exc.detail}' if exc.detail else ''}")

@@ -89,8 +89,8 @@ def test_listing_in_a_cold_process_imports_no_backend():
         (
             GOOD + "\n    @hookimpl\n    def frobnicate(settings): pass\n",
             "PlugUnusableError: frobnicate is not an sdt-core hook "
-            "(hooks: clean_up, cluster_logs, configure_dask, make_cluster, plan_cluster, plug_settings, preflight, "
-            "workers_share_files)",
+            "(hooks: adapt_cluster, clean_up, cluster_logs, configure_dask, make_cluster, plan_cluster, plug_settings, "
+            "preflight, worker_plugins, workers_share_files)",
         ),
         (
             GOOD.replace("def make_cluster(settings)", "def make_cluster(settings, region)"),

@@ -29,6 +29,7 @@ from sdt_core.dataplugs import DataPlug, open_data
 from sdt_core.errors import SdtError
 from sdt_core.job import signals, watchdog
 from sdt_core.job.access import check_before_start, check_on_worker
+from sdt_core.job.cost import Ledger, ledger
 from sdt_core.job.submission import submit_all
 from sdt_core.job.task import pack, process_packed_key
 from sdt_core.output.cluster_logs import LOGS, ClusterLogs
@@ -38,7 +39,8 @@ from sdt_core.output.results import SUMMARY, ResultLog
 from sdt_core.output.run_log import RUN_LOG, RunLog
 from sdt_core.output.summary import RunSummary, error_kinds
 from sdt_core.output.terminal import STDERR_LOG, Terminal
-from sdt_core.plugs.clientplug import ClientPlug, get_plug
+from sdt_core.plugs.clientplug import ClientPlug, RegisteredPlug, get_plug
+from sdt_core.plugs.scaling import WorkerTimeline
 from sdt_core.plugs.settings import mask_credentials
 
 REPORT = "dask-report.html"
@@ -60,6 +62,7 @@ class Prepared:
     retries: int
     key_timeout: float
     rerun: frozenset[str]
+    ledger: Ledger | None = None  # what the run spends, when the plug's plan has prices
 
 
 def run(
@@ -84,6 +87,8 @@ def run(
     dry_run: bool = False,
     key_timeout: float | str | None = None,
     rerun: Iterable[str] = (),
+    max_cost: float | None = None,
+    adapt: str | tuple[int, int] | None = None,
 ) -> RunSummary:
     """Run `analysis` (default: SDT's pipeline) for every key of `data` on cluster plug `plug`.
 
@@ -98,7 +103,11 @@ def run(
     and its worker replaced. A `resume` skips every key done, except those whose last row
     failed in a stage of `rerun` (e.g. `{"timeout"}`). `dry_run`: check every input and list
     the keys, then stop: nothing is started or written, and the summary's `keys` counts what
-    a run would do.
+    a run would do. With a plug whose plan has prices, each row records its `cost_usd` and
+    run.json the run's; once the keys' cost reaches `max_cost` (USD), no key starts, and the
+    keys left get a row of stage `budget` (a resume runs them). `adapt=(MIN, MAX)`: the
+    cluster grows to MAX workers while keys wait and shrinks in the run's tail (a plug with
+    the `adapt_cluster` hook); run.json records its workers over time.
     """
     started = time.monotonic()
     _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
@@ -110,8 +119,10 @@ def run(
     exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
     with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
         cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
+    _adapt(cluster_plug, adapt)
     selected = _keys(data_plug, keys, limit)
     check_before_start(data_plug, cluster_plug, selected[0])
+    spend = ledger(cluster_plug, max_cost)
     fast = _fast_path(exact)
     mode = "fast" if fast else "exact"
     run_id = {
@@ -124,6 +135,7 @@ def run(
         },
         "cluster": repr(cluster_plug),
         "key_timeout_s": seconds,
+        "adapt": getattr(cluster_plug, "adapt", None),
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "sdt_core": version("sdt-core"),
     }
@@ -143,7 +155,9 @@ def run(
             cluster=repr(cluster_plug),
             dry_run=True,
         )
-    ready = Prepared(data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries, seconds, again)
+    ready = Prepared(
+        data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries, seconds, again, spend
+    )
     return _run(ready, Path(out), resume, report, progress_interval, biggest_first, terminal or Terminal(), started)
 
 
@@ -158,7 +172,8 @@ def _run(
     started: float,
 ) -> RunSummary:
     """The run itself, once every input was checked: the folder, the cluster, the keys, the summary."""
-    data_plug, selected, cluster_plug = ready.data_plug, ready.selected, ready.cluster_plug
+    data_plug, selected, cluster_plug, spend = ready.data_plug, ready.selected, ready.cluster_plug, ready.ledger
+    not_started, held = 0, time.monotonic()
     # The folder is this run's until the end; its fleet report is written at the end, whatever happens.
     with (
         ResultLog(Path(out), ready.run_id, resume) as log,
@@ -187,8 +202,13 @@ def _run(
                             logs = ClusterLogs(cluster_plug, client, Path(out) / LOGS)
                             progress = terminal.progress(len(selected), len(earlier), progress_interval)
 
+                            timeline = WorkerTimeline(client)
+
                             def record(rows: Iterable[dict[str, Any]]) -> None:
+                                timeline.look()
                                 batch = [_masked(row) for row in rows]
+                                if spend is not None:
+                                    batch = [spend.charge(row) for row in batch]
                                 logs.point(batch)
                                 log.append(batch)
                                 terminal.finished(batch)
@@ -200,7 +220,8 @@ def _run(
                                     records.attach(client)
                                     logs.outlive_ctrl_c()
                                 check_on_worker(client, packed, todo[0], where)
-                                submit_all(
+                                held = time.monotonic()
+                                left = submit_all(
                                     client,
                                     todo,
                                     task,
@@ -210,9 +231,17 @@ def _run(
                                     ready.retries,
                                     owned,
                                     ready.key_timeout,
+                                    (lambda: spend.exhausted) if spend is not None else None,
                                 )
+                                if spend is not None:
+                                    not_started = len(left)
+                                    log.append([spend.not_started(key) for key in left])
                             finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
                                 progress.close()
+                                timeline.look()
+                                log.add_to_record(workers=timeline.points)
+                                if spend is not None:
+                                    log.add_to_record(cost=spend.record(time.monotonic() - held))
                                 saved = logs.save()
                                 records.drain()
                 finally:
@@ -242,7 +271,19 @@ def _run(
         records.count,
         tuple(saved),
         cluster,
+        cost_usd=None if spend is None else round(spend.spent, 6),
+        not_started=not_started,
+        max_cost=None if spend is None else spend.max_cost,
     )
+
+
+def _adapt(plug: ClientPlug, adapt: str | tuple[int, int] | None) -> None:
+    """`adapt` given to `run`: set on the plug, which must be one with hooks that can scale."""
+    if adapt is None:
+        return
+    if not isinstance(plug, RegisteredPlug):
+        raise SdtError(f"--adapt needs a plug with hooks; {type(plug).__name__} is a ClientPlug class: leave it out")
+    plug.set_adapt(adapt)
 
 
 def _masked(row: dict[str, Any]) -> dict[str, Any]:

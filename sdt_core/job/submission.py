@@ -33,8 +33,11 @@ def submit_all(
     retries: int,
     restart_workers: bool = True,
     key_timeout: float | None = None,
-) -> None:
+    stop: Callable[[], bool] | None = None,
+) -> list[tuple[Any, ...]]:
     """Run `task(key)` for every key of `todo` on `client`'s cluster; `record` each row.
+    Once `stop()` is true (a budget spent), no key starts: those in flight finish, and the
+    keys never started are returned.
 
     A key running longer than `key_timeout` seconds is failed and its worker replaced.
     `restart_workers=False` (a scheduler sdt-core attached to): a worker paused for memory
@@ -50,7 +53,7 @@ def submit_all(
 
     def refill(target: int) -> None:
         room = target - len(owners)
-        if room < max(1, target // 4):  # one client.map per quarter of the window, not per result
+        if room < max(1, target // 4) or (stop is not None and stop()):  # one client.map per quarter window
             return
         batch = list(itertools.islice(pending, room))
         if batch:
@@ -92,6 +95,7 @@ def submit_all(
             refill(min(max_in_flight, max(8 * threads, two_seconds_of_work)))
     if watchdog.fatal:
         raise RunFailed(watchdog.fatal)
+    return list(pending)
 
 
 def row_of(key: tuple[Any, ...], future: Any, result: Any, failure: tuple[str, str] | None = None) -> dict[str, Any]:

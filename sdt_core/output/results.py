@@ -29,8 +29,9 @@ WORKER_STAGE = "worker"  # the key killed its worker process every time it ran
 MEMORY_STAGE = "memory"  # the key kept its worker paused for memory
 TIMEOUT_STAGE = "timeout"  # the key ran longer than the key timeout (--key-timeout)
 SETUP_STAGE = "setup"  # the worker could not load the data plug or the analysis: a resume retries
+BUDGET_STAGE = "budget"  # not started: the run's spend reached --max-cost (sdt_core.job.cost)
 #: Rows a resume runs again: what failed was the environment, not the key.
-TRANSIENT_STAGES = (CLUSTER_STAGE, SETUP_STAGE)
+TRANSIENT_STAGES = (CLUSTER_STAGE, SETUP_STAGE, BUDGET_STAGE)
 #: What must match for a resume to go on with a folder.
 IDENTITY = ("data", "analysis", "sdt_mode")
 #: The prefix of the row fields of a key's metadata (`DataPlug.metadata`): `meta_latitude`.
@@ -53,6 +54,7 @@ RESERVED = frozenset(
         "sdt_substitutions",
         "sdt_fallback",
         "power_column",
+        "cost_usd",
     }
 )
 
@@ -136,7 +138,8 @@ class ResultLog:
                     f"{folder} holds results of an earlier run; add --resume to go on with it, or choose another --out"
                 )
             self._check_identity(folder / RUN, run, resume)
-            write_whole(folder / RUN, json.dumps(dict(run), indent=2, default=str))
+            self.run = dict(run)
+            write_whole(folder / RUN, json.dumps(self.run, indent=2, default=str))
             self._file = open_append(self.path)
         except OSError as exc:
             raise SdtError(f"cannot write to the output folder {folder}: {exc.strerror}; choose another --out") from exc
@@ -167,6 +170,11 @@ class ResultLog:
                     f"--resume: {path.parent} was a run with {field} {before.get(field)!r}, "
                     f"not {run[field]!r}; choose another --out"
                 )
+
+    def add_to_record(self, **fields: Any) -> None:
+        """Add `fields` to run.json (e.g. what the run cost, known at its end)."""
+        self.run |= fields
+        write_whole(self.folder / RUN, json.dumps(self.run, indent=2, default=str))
 
     def rows(self) -> Iterable[dict[str, Any]]:
         """Every complete row of the log, in order (a line cut short by a crash is skipped)."""

@@ -30,6 +30,17 @@ class RunSummary:
     logs: tuple[Path, ...] = ()  # the scheduler's and workers' logs it saved (sdt_core.output.cluster_logs)
     cluster: str = ""  # who owns the cluster: started by the plug (closed) or attached to (left running)
     dry_run: bool = False  # `run(dry_run=True)`: inputs checked, keys counted, nothing started or written
+    cost_usd: float | None = None  # the keys' worker time at the plan's prices; None: the plug has none
+    not_started: int = 0  # keys --max-cost kept from starting (rows of stage `budget`)
+    max_cost: float | None = None  # the run's --max-cost, USD
+
+
+def budget_line(summary: RunSummary) -> str:
+    """The closing line of a run --max-cost stopped."""
+    return (
+        f"sdt: budget reached: the keys cost {summary.cost_usd:.4f} USD of --max-cost {summary.max_cost:g}; "
+        f"{summary.not_started} keys not started; --resume with a higher --max-cost goes on"
+    )
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
@@ -40,6 +51,9 @@ def summary_lines(summary: RunSummary) -> list[str]:
         kinds = "; ".join(f"{n} x {kind}" for kind, n in summary.error_kinds[:3])
         more = f"; {len(summary.error_kinds) - 3} more kinds" if len(summary.error_kinds) > 3 else ""
         lines.append(f"Errors: {kinds}{more}")
+    if summary.cost_usd is not None:
+        budget = f" (--max-cost {summary.max_cost:g})" if summary.max_cost is not None else ""
+        lines.append(f"Cost: {summary.cost_usd:.4f} USD of worker time at the plan's prices{budget}")
     if summary.cluster:
         lines.append(summary.cluster)
     lines.append(f"Summary: {summary.summary_csv} and {summary.summary_parquet}")

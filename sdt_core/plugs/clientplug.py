@@ -21,6 +21,7 @@ from sdt_core.plugs.attached import Attached
 from sdt_core.plugs.discovery import registry
 from sdt_core.plugs.idle import IDLE_CONFIG, install, resolve_idle_timeout
 from sdt_core.plugs.imports import import_object, importable
+from sdt_core.plugs.scaling import parse_adapt
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -138,6 +139,7 @@ class RegisteredPlug(ClientPlug):
         *,
         plug: str | None = None,
         config_overrides: Mapping[str, Any] | None = None,
+        adapt: str | tuple[int, int] | None = None,
         **kwargs: Any,
     ):
         self.plug = plug or self.plug_name
@@ -154,6 +156,18 @@ class RegisteredPlug(ClientPlug):
         #: `sdt.idle-timeout`), or None: set when the cluster starts.
         self.idle_timeout: float | None = None
         self.workers_share_files = registry().workers_share_files(self.plug, self.settings)
+        #: (MIN, MAX) workers the started cluster adapts between (`--adapt`), or None: fixed size.
+        self.adapt: tuple[int, int] | None = None
+        self.set_adapt(adapt)
+
+    def set_adapt(self, adapt: str | tuple[int, int] | None) -> None:
+        """Make the cluster adapt between MIN and MAX workers once started; `SdtError` if the plug's cannot."""
+        bounds = parse_adapt(adapt)
+        if bounds is not None and not registry().implements(self.plug, "adapt_cluster"):
+            raise SdtError(
+                f"plug '{self.plug}' cannot scale its clusters: it implements no adapt_cluster hook; leave out --adapt"
+            )
+        self.adapt = bounds
 
     def init_client(self) -> Client:
         if self.client is not None:
@@ -193,11 +207,27 @@ class RegisteredPlug(ClientPlug):
             own = [] if self.attached else [d for d in [plugs.plugs[self.plug].distribution] if d]
             check_cluster(self.client, own)
             self.watch_idle()
+            self._prepare_workers()
         except BaseException:
             self.close()
             raise
         print(f"Dask dashboard: {self.dashboard_link or 'off'}", file=sys.stderr)
         return self.client
+
+    def _prepare_workers(self) -> None:
+        """On a cluster the plug started: its worker plugins (`worker_plugins`), and `--adapt`."""
+        plugs = registry()
+        if self.cluster is None:
+            if self.adapt is not None:
+                raise SdtError(
+                    f"plug '{self.plug}' attached to a scheduler it did not start, which sdt-core never scales; "
+                    "leave out --adapt"
+                )
+            return
+        for plugin in plugs.worker_plugins(self.plug, self.settings):
+            self.client.register_plugin(plugin)  # type: ignore[union-attr]
+        if self.adapt is not None:
+            plugs.adapt_cluster(self.plug, self.settings, self.cluster, *self.adapt)
 
     def _priced(self) -> bool:
         """Whether the plug's plan for these settings has prices (its clusters cost money by the hour)."""

@@ -293,6 +293,18 @@ class PlugRegistry(EntryPointRegistry):
         answer = self.call(name, "workers_share_files", settings=settings)
         return None if answer is None else bool(answer)
 
+    def implements(self, name: str, hook: str) -> bool:
+        """Whether plug `name` implements the optional `hook`."""
+        plugin = self.manager.get_plugin(name)
+        return any(impl.plugin is plugin for impl in getattr(self.manager.hook, hook).get_hookimpls())
+
+    def adapt_cluster(self, name: str, settings: Settings, cluster: Cluster, minimum: int, maximum: int) -> bool:
+        answer = self.call(name, "adapt_cluster", settings=settings, cluster=cluster, minimum=minimum, maximum=maximum)
+        return bool(answer)
+
+    def worker_plugins(self, name: str, settings: Settings) -> Sequence[Any]:
+        return list(self.call(name, "worker_plugins", settings=settings) or ())
+
     def cluster_logs(self, name: str, settings: Settings, cluster: Cluster) -> Mapping[str, str] | None:
         """The logs the plug reads itself from `cluster`, or None if it does not implement the hook."""
         return self.call(name, "cluster_logs", settings=settings, cluster=cluster)

@@ -143,3 +143,24 @@ def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
     The contributions are merged; the user's own dask config (YAML files, `DASK_*`
     environment variables, `dask.config.set`) and per-call overrides win over them.
     """
+
+
+@hookspec(firstresult=True)
+def adapt_cluster(settings: Settings, cluster: Cluster, minimum: int, maximum: int) -> bool | None:
+    """Make `cluster` grow to `maximum` workers while keys wait and shrink to `minimum` when idle.
+
+    Optional; used by `--adapt MIN:MAX` (without it, `--adapt` says the plug's clusters cannot
+    scale, before anything starts). Called on the plug that made `cluster`, right after the
+    start; for a `distributed` cluster, `cluster.adapt(minimum=minimum, maximum=maximum)`.
+    Return True. Never called for a scheduler the plug attached to.
+    """
+
+
+@hookspec(firstresult=True)
+def worker_plugins(settings: Settings) -> Sequence[Any] | None:
+    """Dask worker plugins (`distributed.WorkerPlugin`) for the workers of a start with `settings`.
+
+    Optional. Registered on the plug's own clusters right after the start, so each worker,
+    also one that joins later, runs them: e.g. `sdt_core.GracefulStop`, which retires a worker
+    told to stop (SIGTERM) without losing its keys, or a cloud's own interruption notice.
+    """

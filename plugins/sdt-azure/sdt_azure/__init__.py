@@ -74,6 +74,20 @@ def workers_share_files(settings: AzureSettings) -> bool:
 
 
 @hookimpl
+def worker_plugins(settings: AzureSettings) -> list[object]:
+    """A worker told to stop (SIGTERM) retires gracefully; on Spot VMs, also when Azure schedules
+    the VM's eviction (dask-cloudprovider's plugin polls the VM's scheduled events, Preempt)."""
+    from sdt_core import GracefulStop
+
+    plugins: list[object] = [GracefulStop(restart=False)]
+    if settings.spot:
+        from dask_cloudprovider.azure import AzurePreemptibleWorkerPlugin
+
+        plugins.append(AzurePreemptibleWorkerPlugin())
+    return plugins
+
+
+@hookimpl
 def make_cluster(settings: AzureSettings) -> AzureVMCluster:
     from sdt_azure import cluster
 

@@ -164,6 +164,21 @@ def workers_share_files(settings: LocalSettings) -> bool:
 
 
 @hookimpl
+def adapt_cluster(settings: LocalSettings, cluster: LocalCluster, minimum: int, maximum: int) -> bool:
+    """Dask's own adaptive scaling: workers of the same size start while keys wait, idle ones retire."""
+    cluster.adapt(minimum=minimum, maximum=maximum)
+    return True
+
+
+@hookimpl
+def worker_plugins(settings: LocalSettings) -> list[Any]:
+    """A worker process told to stop (SIGTERM) retires gracefully, and its nanny starts it again."""
+    from sdt_core import GracefulStop
+
+    return [GracefulStop(restart=True)] if settings.processes else []
+
+
+@hookimpl
 def make_cluster(settings: LocalSettings) -> LocalCluster:
     from distributed import LocalCluster
 

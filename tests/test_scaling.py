@@ -1,0 +1,170 @@
+"""Adaptive scaling (`--adapt MIN:MAX`) and graceful interruption (SIGTERM to a worker), on real LocalClusters."""
+
+from __future__ import annotations
+
+import datetime
+import http.server
+import json
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+from sdt_core import SdtError, run
+from sdt_core.cli import main
+from sdt_core.output.results import LOG, RUN
+from sdt_core.plugs.scaling import parse_adapt
+
+from .priced import Numbered
+
+ONE = {"workers": 1, "threads": 1, "memory": 1, "dashboard_address": "127.0.0.1:0"}
+
+
+def rows_of(out):
+    return [json.loads(line) for line in (out / LOG).read_text().splitlines()]
+
+
+@pytest.mark.parametrize(("text", "bounds"), [("1:2", (1, 2)), (" 0 : 4 ", (0, 4)), ((2, 2), (2, 2)), (None, None)])
+def test_adapt_bounds_are_read(text, bounds):
+    assert parse_adapt(text) == bounds
+
+
+@pytest.mark.parametrize("text", ["2:1", "0:0", "4", "a:b", "1:-2", (1, 2.5)])
+def test_bad_adapt_bounds_are_one_line_and_exit_2_before_anything_starts(text, capsys):
+    with pytest.raises(SdtError, match=r"^--adapt takes MIN:MAX, whole numbers with 0 <= MIN <= MAX"):
+        parse_adapt(text)
+    if isinstance(text, str):
+        for command in (["up", "local", "--adapt", text], ["run", "--adapt", text, "--out", "never"]):
+            with pytest.raises(SystemExit) as bad:
+                main(command)
+            err = capsys.readouterr().err
+            assert bad.value.code == 2 and err.count("\n") == 1 and err.startswith("sdt: error: --adapt takes"), err
+
+
+def test_a_plug_whose_clusters_cannot_adapt_says_so_before_anything_starts(tmp_path):
+    with pytest.raises(SdtError) as refused:
+        run(Numbered(systems=2), plug="tests.priced", out=tmp_path / "out", adapt=(1, 2))
+    assert str(refused.value) == (
+        "plug 'tests.priced' cannot scale its clusters: it implements no adapt_cluster hook; leave out --adapt"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_local_cluster_grows_while_keys_wait_and_shrinks_in_the_tail(tmp_path):
+    out = tmp_path / "out"
+    settings = ONE | {"processes": False}
+    run(
+        Numbered(systems=8),
+        plug="local",
+        settings=settings,
+        out=out,
+        analysis="tests.priced:tail",
+        adapt="1:2",
+        report=False,
+    )
+    rows = rows_of(out)
+    assert sorted(row["key"][0] for row in rows) == [f"system-{i:04d}" for i in range(8)]  # each key once
+    assert {row["status"] for row in rows} == {"ok"}
+    record = json.loads((out / RUN).read_text())
+    counts = [count for _, count in record["workers"]]
+    assert record["adapt"] == [1, 2]
+    assert counts[0] == 1 and 2 in counts and counts[-1] == 1, record["workers"]  # grew, then shrank in the tail
+
+
+def test_a_worker_told_to_stop_retires_and_every_key_gets_one_row(tmp_path, monkeypatch):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    monkeypatch.setenv("SDT_TEST_PIDS", str(pids))  # the worker processes get this environment
+    stopped = []
+
+    def stop_the_worker_running_key_0():
+        deadline = time.monotonic() + 120
+        while not list(pids.glob("0.*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # mid-key
+        pid = int(next(pids.glob("0.*")).suffix[1:])
+        os.kill(pid, signal.SIGTERM)
+        stopped.append(pid)
+
+    stopper = threading.Thread(target=stop_the_worker_running_key_0)
+    stopper.start()
+    out = tmp_path / "out"
+    try:
+        summary = run(
+            Numbered(systems=12),
+            plug="local",
+            settings=ONE | {"workers": 2},
+            out=out,
+            analysis="tests.priced:stoppable",
+            report=False,
+        )
+    finally:
+        stopper.join()
+    rows = rows_of(out)
+    assert sorted(row["key"][0] for row in rows) == [f"system-{i:04d}" for i in range(12)]  # each key once
+    assert {row["status"] for row in rows} == {"ok"} and summary.ok == 12
+    assert not psutil.pid_exists(stopped[0]) or psutil.Process(stopped[0]).status() == psutil.STATUS_ZOMBIE
+    ran = sorted(int(path.suffix[1:]) for path in pids.glob("0.*"))
+    assert len(ran) == 2 and stopped[0] in ran  # key 0 ran again on another worker, once
+    scheduler_log = (out / "logs" / "scheduler.log").read_text()
+    assert "worker-close-gracefully" in scheduler_log  # retired: not a lost worker, its keys not suspected
+    workers = json.loads((out / RUN).read_text())["workers"]
+    assert workers[-1][1] == 2, workers  # the nanny started it again
+
+
+class ScheduledEvents(http.server.BaseHTTPRequestHandler):
+    """A stand-in for Azure's instance metadata endpoint (the only thing mocked): once `armed`,
+    the first poll gets a Preempt event for now, every other poll none."""
+
+    armed = threading.Event()
+    told: list[str] = []
+
+    def do_GET(self):
+        events = []
+        if self.armed.is_set() and not self.told:
+            self.told.append(self.path)
+            when = datetime.datetime.now(datetime.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+            events = [{"EventId": "1", "EventType": "Preempt", "ResourceType": "VirtualMachine", "NotBefore": when}]
+        body = json.dumps({"DocumentIncarnation": 1, "Events": events}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_worker_whose_azure_spot_vm_is_preempted_retires_and_every_key_gets_one_row(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDT_TEST_NAP", "0.5")  # 16 keys on 2 workers: 4 s
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ScheduledEvents)
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
+    url = f"http://127.0.0.1:{server.server_port}/metadata/scheduledevents"
+    timer = threading.Timer(1.5, ScheduledEvents.armed.set)  # mid-run
+    timer.start()
+    out = tmp_path / "out"
+    try:
+        run(
+            Numbered(systems=16),
+            plug="tests.priced",
+            settings={"workers": 2, "threads": 1, "memory": 1, "azure_events": url},
+            out=out,
+            analysis="tests.priced:nap",
+            report=False,
+        )
+    finally:
+        timer.cancel()
+        server.shutdown()
+        server.server_close()
+        serving.join()
+    rows = rows_of(out)
+    assert ScheduledEvents.told  # a worker was told its VM goes
+    assert sorted(row["key"][0] for row in rows) == [f"system-{i:04d}" for i in range(16)]  # each key once
+    assert {row["status"] for row in rows} == {"ok"}
+    workers = json.loads((out / RUN).read_text())["workers"]
+    assert [count for _, count in workers][-1] == 1, workers  # it left; the other did the rest
