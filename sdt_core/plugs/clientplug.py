@@ -154,6 +154,7 @@ class RegisteredPlug(ClientPlug):
         #: `sdt.idle-timeout`), or None: set when the cluster starts.
         self.idle_timeout: float | None = None
         self.workers_share_files = registry().workers_share_files(self.plug, self.settings)
+        self._dashboard = ""  # found when the cluster starts
 
     def init_client(self) -> Client:
         if self.client is not None:
@@ -193,11 +194,24 @@ class RegisteredPlug(ClientPlug):
             own = [] if self.attached else [d for d in [plugs.plugs[self.plug].distribution] if d]
             check_cluster(self.client, own)
             self.watch_idle()
+            self._dashboard = self._find_dashboard()
         except BaseException:
             self.close()
             raise
-        print(f"Dask dashboard: {self.dashboard_link or 'off'}", file=sys.stderr)
+        if self._dashboard:
+            print(f"Dask dashboard: {self._dashboard}", file=sys.stderr)
         return self.client
+
+    def _find_dashboard(self) -> str:
+        """The link to the dashboard the scheduler serves, or ""; distributed's own if the scheduler cannot tell."""
+        from sdt_core.plugs.dashboard import dashboard_link
+
+        assert self.client is not None
+        try:
+            return dashboard_link(self.client, self.cluster)
+        except Exception as exc:  # e.g. an attached scheduler that runs no code sent to it
+            log.debug("plug '%s': the scheduler did not tell its dashboard (%s)", self.plug, exc)
+            return str(getattr(self.client, "dashboard_link", "") or "")
 
     def _priced(self) -> bool:
         """Whether the plug's plan for these settings has prices (its clusters cost money by the hour)."""
@@ -245,13 +259,12 @@ class RegisteredPlug(ClientPlug):
 
     @property
     def dashboard_link(self) -> str:
-        """The running cluster's dashboard address, or "" when it has none or is not running."""
-        if self.client is None:
-            return ""
-        try:
-            return str(getattr(self.cluster if self.cluster is not None else self.client, "dashboard_link", ""))
-        except Exception:  # an attached scheduler without a dashboard
-            return ""
+        """The running cluster's dashboard address, or "" when it has none or is not running.
+
+        The address the dashboard listens on, as its scheduler tells it; "" when the scheduler
+        serves no dashboard (e.g. `LocalCluster(dashboard_address=None)`).
+        """
+        return self._dashboard if self.client is not None else ""
 
     def _starter(self) -> str:
         return f"plug '{self.plug}'"
