@@ -675,6 +675,11 @@ def _writing(folder: str) -> Iterator[None]:
         raise SdtError(f"cannot write {where}: {exc.strerror}; choose another folder") from exc
 
 
+#: How a plug author installs a plug's folder: with uv (the README's set-up, whose .venv has no pip), or with pip.
+INSTALL = "uv pip install -e '{folder}[test]'"
+PIP_INSTALL = "python -m pip install -e '{folder}[test]'"
+
+
 @cli.command("new-plug")
 @click.argument("name")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder to write [default: ./sdt-NAME].")
@@ -688,7 +693,8 @@ def new_plug_command(name: str, out: str | None) -> None:
         written = write_plug(name, Path(out) if out else None)
     folder = written[0].parent
     click.echo(f"Wrote {folder}: {', '.join(str(p.relative_to(folder)) for p in written)}")
-    click.echo(f"Next: pip install -e '{folder}[test]' && sdt plugs && pytest {folder}/tests")
+    click.echo(f"Next: {INSTALL.format(folder=folder)} && sdt plugs && pytest {folder}/tests")
+    click.echo(f"(without uv: {PIP_INSTALL.format(folder=folder)})")
 
 
 def _plug_distributions(names: tuple[str, ...]) -> list[str]:

@@ -8,6 +8,7 @@ as the guide's first step does. `sdt` runs in this process, through `sdt_core.cl
 from __future__ import annotations
 
 import io
+import re
 import sys
 import textwrap
 import urllib.request
@@ -139,3 +140,36 @@ def test_a_cluster_without_a_dashboard_prints_no_link(plug, capsys):
     code, out, err = sdt("up", plug, *SMALL, "--no-dashboard", "--check")
     assert code == 0, err
     assert "Dashboard" not in out + err and "check: 100 tasks ran on 1 workers" in out
+
+
+def test_the_readme_and_the_guides_local_links_resolve():
+    """Every relative link of README.md and docs/*.md names a file that exists (and its #anchor a heading)."""
+    from .conftest import REPO
+
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    checked = 0
+    for page in pages:
+        text = page.read_text()
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):  # http:, https:, mailto:
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name}: link to {target}: no such file"
+            if anchor and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.M)
+                slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+                assert anchor in slugs, f"{page.name}: link to {target}: no such heading"
+            checked += 1
+    assert checked >= 10
+
+
+def test_the_guide_says_where_each_listed_field_comes_from():
+    from .conftest import REPO
+
+    guide = " ".join((REPO / "docs" / "cluster-plug.md").read_text().split())
+    assert (
+        "The docstring's first line of the module the entry point names is the plug's summary in `sdt plugs`" in guide
+    )
+    assert "its version and distribution are those of the installed distribution" in guide
+    assert "uv pip install -e" in guide and "python -m pip install -e" in guide
