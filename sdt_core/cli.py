@@ -62,9 +62,32 @@ def _pairs(items: Iterable[str], option: str) -> dict[str, str]:
 def _settings_values(cls: type[Options], options: dict[str, Any], sets: Iterable[str]) -> dict[str, Any]:
     """Setting values from derived options and `--set KEY=VALUE`, parsed by declared type."""
     hints = typing.get_type_hints(cls)
-    values = {name: text for name, text in options.items() if text is not None}
+    values = {name: text for name, text in options.items() if text is not None}  # a flag's value is a bool
     values |= {key.replace("-", "_"): text for key, text in _pairs(sets, "--set").items()}
-    return {key: parse_text(hints.get(key), text) for key, text in values.items()}
+    return {key: parse_text(hints.get(key), text) if isinstance(text, str) else text for key, text in values.items()}
+
+
+def _setting_option(s: SettingInfo, tp: Any, taken: Iterable[str] = ()) -> click.Option | None:
+    """The option of setting `s` (of type `tp`): a bool is a flag `--NAME/--no-NAME`, anything else
+    `--NAME VALUE`; None where the name would clash with an option in `taken` (`--set` reaches it)."""
+    dashed = s.name.replace("_", "-")
+    if tp is bool:
+        names = [f"--{dashed}", f"--no-{dashed}"]
+        if set(names) & set(taken):
+            return None
+        help = f"{s.help} [default: {'--' if s.default else '--no-'}{dashed}]"
+        return click.Option([f"--{dashed}/--no-{dashed}", s.name], default=None, help=help)
+    if f"--{dashed}" in taken:
+        return None
+    return click.Option(
+        [f"--{dashed}", s.name], metavar=metavar(tp), help=f"{s.help} [{_form(tp)}default: {_default(s)}]"
+    )
+
+
+def _flags(cls: type[Options]) -> list[SettingInfo]:
+    """The bool settings of `cls`: flags on the command line."""
+    hints = typing.get_type_hints(cls)
+    return [s for s in cls.describe() if hints[s.name] is bool]
 
 
 def _settings_class(name: str) -> type[Settings]:
@@ -73,7 +96,8 @@ def _settings_class(name: str) -> type[Settings]:
 
 
 #: How `sdt info` and the options' help tell the command-line form of values.
-TEXT_FORMS = "On the command line: lists as a,b,c and mappings as k=v,k2=v2 (or JSON); none where None is allowed."
+VALUE_FORMS = "lists as a,b,c and mappings as k=v,k2=v2 (or JSON); none where None is allowed."
+TEXT_FORMS = f"On the command line: {VALUE_FORMS}"
 
 
 class _LogFilter(logging.Filter):
@@ -180,7 +204,11 @@ def info_command(name: str, data: bool, as_json: bool) -> None:
             f"Defaults may be set in dask config: sdt.{name}.<setting> in a YAML file, "
             f"or DASK_SDT__{name.upper()}__<SETTING> in the environment."
         )
-    click.echo(TEXT_FORMS)
+    flags = [f"--{d}/--no-{d}" for d in (s.name.replace("_", "-") for s in _flags(cls))] if cls.noun == "plug" else []
+    if flags:
+        click.echo(f"On the command line: {', '.join(flags)} (or --set NAME=true/false); {VALUE_FORMS}")
+    else:
+        click.echo(TEXT_FORMS)
 
 
 def _form(tp: Any) -> str:
@@ -274,7 +302,8 @@ def _up(
         with _warnings_in_one_line(), plug as client:
             click.echo(plug.cluster_line())
             click.echo(f"Scheduler: {client.scheduler_info()['address']}")
-            click.echo(f"Dashboard: {getattr(plug, 'dashboard_link', '') or 'off'}")
+            if getattr(plug, "dashboard_link", ""):  # no line for a cluster without a dashboard
+                click.echo(f"Dashboard: {plug.dashboard_link}")
             if not plug.owns_cluster:
                 ending = f"Disconnected; the scheduler at {client.scheduler.address} is left running."
             if check:
@@ -382,26 +411,22 @@ class _PlugCommands(click.Group):
         cls = _settings_class(name)
         described = cls.describe()
         hints = typing.get_type_hints(cls)
-        params: list[click.Parameter] = [
-            click.Option(
-                [f"--{s.name.replace('_', '-')}", s.name],
-                metavar=metavar(hints[s.name]),
-                help=f"{s.help} [{_form(hints[s.name])}default: {_default(s)}]",
-            )
-            for s in described
-        ]
-        params.append(
+        own = [
             click.Option(
                 ["--set", "sets"],
                 multiple=True,
                 metavar="KEY=VALUE",
                 help="Any setting, or a keyword of the backend (see `sdt info`).",
-            )
-        )
-        params += self.extra_params()
+            ),
+            *self.extra_params(),
+        ]
+        taken = [name for param in own for name in param.opts + param.secondary_opts]
+        params: list[click.Parameter] = [o for s in described if (o := _setting_option(s, hints[s.name], taken))]
+        derived = [p.name for p in params]
+        params += own
 
         def callback(sets: tuple[str, ...], **options: Any) -> None:
-            given = {s.name: options.pop(s.name) for s in described}
+            given = {name: options.pop(name) for name in derived if name}
             self.action(name, _settings_values(cls, given, sets), **options)
 
         return click.Command(name, params=params, callback=callback, help=f"{self.verb}: {_summary(name)}")
@@ -478,7 +503,40 @@ def clean_command() -> None:
     cluster), found by the tags its starts set; --dry-run only lists it."""
 
 
-@cli.command("run")
+class _RunCommand(click.Command):
+    """`sdt run`: its own options, plus the bool settings of the plug `--plug` names as flags
+    `--NAME/--no-NAME` (as on `sdt up NAME`; every setting is also `--set NAME=VALUE`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["sdt.run.plug"] = _plug_in(args)
+        return super().parse_args(ctx, args)
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        params = super().get_params(ctx)
+        if "sdt.run.flags" not in ctx.meta:  # made once: click tells parameters apart by identity
+            taken = [name for param in params for name in param.opts + param.secondary_opts]
+            try:
+                cls = _settings_class(ctx.meta.get("sdt.run.plug", "local"))
+            except SdtError:  # the run names what is wrong with the plug
+                cls = Settings
+            flags = (_setting_option(s, bool, taken) for s in _flags(cls))
+            ctx.meta["sdt.run.flags"] = [flag for flag in flags if flag]
+        return params[:-1] + ctx.meta["sdt.run.flags"] + params[-1:]  # --help stays last
+
+
+def _plug_in(args: Sequence[str]) -> str:
+    """The plug `--plug NAME` (or `--plug=NAME`) names in `args`; the default, local, without one."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--plug" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--plug="):
+            return arg.partition("=")[2]
+    return "local"
+
+
+@cli.command("run", cls=_RunCommand)
 @click.argument("data", required=False)
 @click.option(
     "--plug",
@@ -570,6 +628,7 @@ def run_command(
     verbose: bool,
     quiet: bool,
     as_json: bool,
+    **flags: bool | None,
 ) -> int | None:
     """Run SDT's pipeline (or --analysis) for every system of DATA on a cluster from --plug.
 
@@ -593,7 +652,7 @@ def run_command(
 
         dask.config.set({EXACT_CONFIG: True})  # for the plug too: it sizes workers by the mode
     cls = _settings_class(plug_name)
-    values = _settings_values(cls, {"workers": workers, "threads": threads, "memory": memory}, sets)
+    values = _settings_values(cls, {"workers": workers, "threads": threads, "memory": memory} | flags, sets)
     plug = _make_plug(plug_name, values, dask_config, adapt=adapt)
     if data is None and data_plug is None and data_options:
         data_plug = "sample"  # the options are the embedded sample set's
@@ -654,6 +713,11 @@ def _writing(folder: str) -> Iterator[None]:
         raise SdtError(f"cannot write {where}: {exc.strerror}; choose another folder") from exc
 
 
+#: How a plug author installs a plug's folder: with uv (the README's set-up, whose .venv has no pip), or with pip.
+INSTALL = "uv pip install -e '{folder}[test]'"
+PIP_INSTALL = "python -m pip install -e '{folder}[test]'"
+
+
 @cli.command("new-plug")
 @click.argument("name")
 @click.option("--out", type=click.Path(file_okay=False), help="Folder to write [default: ./sdt-NAME].")
@@ -667,7 +731,8 @@ def new_plug_command(name: str, out: str | None) -> None:
         written = write_plug(name, Path(out) if out else None)
     folder = written[0].parent
     click.echo(f"Wrote {folder}: {', '.join(str(p.relative_to(folder)) for p in written)}")
-    click.echo(f"Next: pip install -e '{folder}[test]' && sdt plugs && pytest {folder}/tests")
+    click.echo(f"Next: {INSTALL.format(folder=folder)} && sdt plugs && pytest {folder}/tests")
+    click.echo(f"(without uv: {PIP_INSTALL.format(folder=folder)})")
 
 
 def _plug_distributions(names: tuple[str, ...]) -> list[str]:

@@ -35,12 +35,13 @@ def checked(*args, **kwargs) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def fresh_env(folder: Path, *packages: str | Path) -> Path:
+def fresh_env(folder: Path, *packages: str | Path, pip: bool = True) -> Path:
     """A new virtual environment in `folder` with sdt-core from this checkout and `packages`
-    (uv, for speed; pip is seeded for the tests to install as users do); returns its python."""
+    (uv, for speed; pip is seeded for the tests to install as users do, unless `pip` is False:
+    a uv environment as the README's set-up makes); returns its python."""
     from uv import find_uv_bin
 
-    checked(find_uv_bin(), "venv", "--seed", "-q", "-p", sys.executable, folder)
+    checked(find_uv_bin(), "venv", *(["--seed"] if pip else []), "-q", "-p", sys.executable, folder)
     python = folder / "bin" / "python"
     checked(find_uv_bin(), "pip", "install", "-q", "--no-sources", "-p", python, REPO, *packages)
     return python

@@ -88,7 +88,7 @@ def test_up_help_derives_options_from_the_plug_settings(sdt):
             "sdt: error: plug 'local': threads must be an integer, got the string 'two'",
         ),
         (
-            ["up", "local", "--processes", "maybe"],
+            ["up", "local", "--set", "processes=maybe"],
             "sdt: error: plug 'local': processes must be True or False, got the string 'maybe'",
         ),
         (
@@ -174,7 +174,7 @@ def test_the_help_of_each_option_says_how_to_type_its_value(sdt):
     assert f"--subnets A,B,... {subnets} [a list: a,b,c or JSON, or none; default: None]" in out
     tags = "Tags for every AWS resource the cluster creates."
     assert f"--tags K=V,... {tags} [a mapping: k=v,k2=v2 or JSON; default: {{}}]" in out
-    assert "--tls BOOLEAN" in out and "--workers INTEGER Number of workers. [default: 2]" in out
+    assert "--tls / --no-tls" in out and "--workers INTEGER Number of workers. [default: 2]" in out
     info = sdt("info", "fargate").stdout
     assert "On the command line: lists as a,b,c and mappings as k=v,k2=v2 (or JSON)" in info
 

@@ -28,7 +28,8 @@ from sdt_core.testing import live_processes
 from .conftest import REPO, fresh_env
 
 DOCS = REPO / "docs"
-#: What each walk-through's environment has besides sdt-core (and pytest, which pages install with pip).
+#: What each walk-through's environment has besides sdt-core. It has no pip, as the README's uv set-up:
+#: the pages install plugs with `uv pip install -e`.
 ENVIRONMENTS: dict[str, list[str | Path]] = {
     "cluster-plug.md": ["pytest>=8.0"],
     "data-plug.md": ["pytest>=8.0", REPO / "plugins" / "sdt-local"],
@@ -120,7 +121,7 @@ def run_walkthrough(page: Path, folder: Path, python: Path) -> None:
 
 @pytest.mark.parametrize("page", sorted(ENVIRONMENTS))
 def test_every_block_of_the_walkthrough_runs(page, tmp_path):
-    python = fresh_env(tmp_path / "venv", *ENVIRONMENTS[page])
+    python = fresh_env(tmp_path / "venv", *ENVIRONMENTS[page], pip=False)  # the README's uv set-up: no pip
     folder = tmp_path / "walkthrough"
     folder.mkdir()
     before = set(live_processes())

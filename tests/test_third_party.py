@@ -8,6 +8,7 @@ to another distribution and plug name, and a deliberately broken distribution.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import textwrap
@@ -168,19 +169,37 @@ def test_the_broken_plug_gives_one_line_and_exit_2_on_the_command_line(env):
     assert "broken-hook" in listed and "localcopy" in listed
 
 
-def test_sdt_new_plug_writes_a_distribution_that_installs_tests_and_runs(env, tmp_path):
-    """The template of `sdt new-plug`: pip-installed, listed, its own tests pass, and `sdt run` completes."""
+def test_sdt_new_plug_writes_the_guides_plug_that_installs_as_printed_and_passes_its_tests(env, tmp_path):
+    """The template of `sdt new-plug`: the guide's layout and names, installed with the command it
+    prints (pip's form: this environment is a plain pip one), listed with its summary, its own
+    tests pass, and `sdt up NAME --no-dashboard --check` starts and stops it."""
     sdt = env.with_name("sdt")
-    written = checked(sdt, "new-plug", "demo-cluster", cwd=tmp_path).stdout
-    assert written.startswith("Wrote sdt-demo-cluster: ")
+    written = checked(sdt, "new-plug", "demo-cluster", cwd=tmp_path).stdout.splitlines()
+    assert written[0].startswith("Wrote sdt-demo-cluster: ")
+    assert written[1] == (
+        "Next: uv pip install -e 'sdt-demo-cluster[test]' && sdt plugs && pytest sdt-demo-cluster/tests"
+    )
     folder = tmp_path / "sdt-demo-cluster"
-    assert (folder / "sdt_demo_cluster" / "__init__.py").exists() and (folder / "tests" / "test_plug.py").exists()
-    checked(env, "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{folder}[test]")
-    listed = [line.split() for line in checked(sdt, "plugs").stdout.splitlines()]
-    assert ["demo-cluster", "sdt-demo-cluster", "0.1.0", "ok"] in [row[:4] for row in listed]
+    module = (folder / "sdt_demo_cluster" / "__init__.py").read_text()
+    settings = (folder / "sdt_demo_cluster" / "settings.py").read_text()
+    for hook in ("def plug_settings(", "def preflight(", "def make_cluster(", "def plan_cluster(", "ClusterStartError"):
+        assert hook in module, hook
+    assert 'env: dict[str, str] = setting({}, "Environment variables of the workers.", secret=True)' in settings
+    assert "os.cpu_count()" in settings and "dashboard: bool" in settings
+    assert "(https://pypi.org/project/sdt-core/)" in (folder / "README.md").read_text()
+    pip_form = written[2].removeprefix("(without uv: ").removesuffix(")")
+    path = f"{env.parent}:{os.environ['PATH']}"
+    checked("bash", "-c", f"{pip_form} -q --disable-pip-version-check", cwd=tmp_path, env=os.environ | {"PATH": path})
+    rows = [line for line in checked(sdt, "plugs").stdout.splitlines()[1:] if line.strip()]
+    listed = {line.split()[0]: line.split(None, 4) for line in rows}
+    assert listed["demo-cluster"] == [
+        "demo-cluster",
+        "sdt-demo-cluster",
+        "0.1.0",
+        "ok",
+        "Dask workers as processes on this machine, until make_cluster starts them on your backend.",
+    ]
     tests = checked(env, "-m", "pytest", "-q", "-p", "no:cacheprovider", folder / "tests", cwd=folder)
     assert "3 passed" in tests.stdout
-    out = tmp_path / "results"
-    run = checked(sdt, "run", "--plug", "demo-cluster", "--limit", "2", "--out", out, cwd=tmp_path)
-    assert "2 keys: 2 ok, 0 failed" in run.stderr, run.stdout + run.stderr
-    assert len((out / "summary.csv").read_text().splitlines()) == 3
+    up = checked(sdt, "up", "demo-cluster", "--workers", "1", "--memory", "1", "--no-dashboard", "--check")
+    assert "check: 100 tasks ran on 1 workers" in up.stdout and "Dashboard" not in up.stdout + up.stderr

@@ -156,6 +156,7 @@ class RegisteredPlug(ClientPlug):
         #: `sdt.idle-timeout`), or None: set when the cluster starts.
         self.idle_timeout: float | None = None
         self.workers_share_files = registry().workers_share_files(self.plug, self.settings)
+        self._dashboard = ""  # found when the cluster starts
         #: (MIN, MAX) workers the started cluster adapts between (`--adapt`), or None: fixed size.
         self.adapt: tuple[int, int] | None = None
         self.set_adapt(adapt)
@@ -208,10 +209,12 @@ class RegisteredPlug(ClientPlug):
             check_cluster(self.client, own)
             self.watch_idle()
             self._prepare_workers()
+            self._dashboard = self._find_dashboard()
         except BaseException:
             self.close()
             raise
-        print(f"Dask dashboard: {self.dashboard_link or 'off'}", file=sys.stderr)
+        if self._dashboard:
+            print(f"Dask dashboard: {self._dashboard}", file=sys.stderr)
         return self.client
 
     def _prepare_workers(self) -> None:
@@ -228,6 +231,17 @@ class RegisteredPlug(ClientPlug):
             self.client.register_plugin(plugin)  # type: ignore[union-attr]
         if self.adapt is not None:
             plugs.adapt_cluster(self.plug, self.settings, self.cluster, *self.adapt)
+
+    def _find_dashboard(self) -> str:
+        """The link to the dashboard the scheduler serves, or ""; distributed's own if the scheduler cannot tell."""
+        from sdt_core.plugs.dashboard import dashboard_link
+
+        assert self.client is not None
+        try:
+            return dashboard_link(self.client, self.cluster)
+        except Exception as exc:  # e.g. an attached scheduler that runs no code sent to it
+            log.debug("plug '%s': the scheduler did not tell its dashboard (%s)", self.plug, exc)
+            return str(getattr(self.client, "dashboard_link", "") or "")
 
     def _priced(self) -> bool:
         """Whether the plug's plan for these settings has prices (its clusters cost money by the hour)."""
@@ -275,13 +289,12 @@ class RegisteredPlug(ClientPlug):
 
     @property
     def dashboard_link(self) -> str:
-        """The running cluster's dashboard address, or "" when it has none or is not running."""
-        if self.client is None:
-            return ""
-        try:
-            return str(getattr(self.cluster if self.cluster is not None else self.client, "dashboard_link", ""))
-        except Exception:  # an attached scheduler without a dashboard
-            return ""
+        """The running cluster's dashboard address, or "" when it has none or is not running.
+
+        The address the dashboard listens on, as its scheduler tells it; "" when the scheduler
+        serves no dashboard (e.g. `LocalCluster(dashboard_address=None)`).
+        """
+        return self._dashboard if self.client is not None else ""
 
     def _starter(self) -> str:
         return f"plug '{self.plug}'"

@@ -214,7 +214,7 @@ def test_the_idle_rule_reaches_the_scheduler_vms_command(monkeypatch):
 def test_plan_shows_spot_beside_pay_as_you_go_and_a_spot_cost_it_has_no_price_for_as_at_most():
     from sdt_azure.prices import VM_SIZES
 
-    result = CliRunner().invoke(cli, ["plan", "azure", "--workers", "10", "--location", "eastus", "--spot", "true"])
+    result = CliRunner().invoke(cli, ["plan", "azure", "--workers", "10", "--location", "eastus", "--spot"])
     price = VM_SIZES["Standard_D4s_v3"][2]
     workers = "  workers: 10 x Standard_D4s_v3, 4 vCPU, 16 GiB"
     assert f"{workers} (on spot: no spot price in the table; on-demand {price:.4f}/h)" in result.output.splitlines()

@@ -43,7 +43,7 @@ def test_clean_deletes_what_a_killed_up_left_and_nothing_else(inventory, schedul
     ec2.create_security_group(GroupName="mine", Description="mine")
     before = inventory()
     command = [str(SDT), "up", "fargate", "--workers", "1", "--worker-cpu", "1024", "--memory", "2"]
-    command += ["--image", IMAGE, "--tls", "false", "--spot", "true", "--set", f"scheduler_address={scheduler}"]
+    command += ["--image", IMAGE, "--no-tls", "--spot", "--set", f"scheduler_address={scheduler}"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as up:
         try:
             lines = [up.stdout.readline() for _ in range(4)]
@@ -134,13 +134,13 @@ def test_plan_shows_spot_and_on_demand_prices_side_by_side_and_costs_spot_with_s
     assert f"  workers: 10 x Fargate task, 4 vCPU, 16 GiB ({worker:.4f}/h each; on spot {spot_worker:.4f}/h)" in (
         on_demand.stdout.splitlines()
     )
-    spot = sdt(*command, "--spot", "true")
+    spot = sdt(*command, "--spot")
     assert (
         f"  workers: 10 x Fargate task, 4 vCPU, 16 GiB (on spot: {spot_worker:.4f}/h each; on-demand {worker:.4f}/h)"
         in (spot.stdout.splitlines())
     )
     assert f"Estimated cost: {10 * spot_worker + scheduler:.2f} USD per hour with workers on spot" in spot.stdout
-    as_json = json.loads(sdt(*command, "--spot", "true", "--json").stdout)
+    as_json = json.loads(sdt(*command, "--spot", "--json").stdout)
     assert as_json["cost_per_hour"] == pytest.approx(10 * spot_worker + scheduler)
     assert as_json["on_demand_cost_per_hour"] == pytest.approx(10 * worker + scheduler)
 
