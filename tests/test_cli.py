@@ -176,7 +176,8 @@ def test_the_help_of_each_option_says_how_to_type_its_value(sdt):
     assert f"--tags K=V,... {tags} [a mapping: k=v,k2=v2 or JSON; default: {{}}]" in out
     assert "--tls / --no-tls" in out and "--workers INTEGER Number of workers. [default: 2]" in out
     info = sdt("info", "fargate").stdout
-    assert "On the command line: lists as a,b,c and mappings as k=v,k2=v2 (or JSON)" in info
+    assert "On the command line: --tls/--no-tls, --public-ip/--no-public-ip, " in info
+    assert "(or --set NAME=true/false); lists as a,b,c and mappings as k=v,k2=v2 (or JSON)" in info
 
 
 def test_data_options_without_data_apply_to_the_embedded_sample_set(sdt, tmp_path):
