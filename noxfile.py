@@ -10,7 +10,7 @@ import nox
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv"
-nox.options.sessions = ["lint", "tests", "plug", "report"]
+nox.options.sessions = ["lint", "tests", "plug", "report", "bench_miniature"]
 
 PLUGS = ["local", "fargate", "azure", "address", "ssh", "slurm", "gateway"]
 TEST_TOOLS = ["pytest>=8.0", "pytest-timeout>=2.2", "psutil>=5.9"]
@@ -128,6 +128,13 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+
+
+@nox.session
+def bench_miniature(session: nox.Session) -> None:
+    """Every figure of the benchmark suite in miniature (tests/test_bench.py, marker `bench`): none breaks unseen."""
+    sync_workspace(session)
+    session.run("pytest", "tests/test_bench.py", "-m", "bench", *session.posargs)
 
 
 @nox.session

@@ -2,7 +2,9 @@
 
 Every figure is a ratio of two variants measured side by side in one run, alternating
 their order over the repeats; absolute times on a shared machine drift, ratios less so.
-Writes bench/results/latest.json and bench/results/latest.md.
+Writes bench/results/latest.json and bench/results/latest.md. `--tiny` runs every figure in
+miniature (a few short keys, one repeat, 1 worker) into a temporary folder: a check that the
+suite runs, not a measurement (tests/test_bench.py).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,22 @@ from sdt_core.acceleration.equivalence import compare_runs
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PREFIX = "BENCH-RESULT "
+#: Options given to every variant (`--tiny`'s data and cluster), after the figure's own.
+VARIANT_OPTIONS: list[str] = []
+#: The miniature of `--tiny`: the defaults it changes, and the variants' options.
+TINY = {
+    "repeats": 1,
+    "synthetic": 1,
+    "synthetic_original": 1,
+    "keys": 20,
+    "data_systems": 1,
+    "data_days": 20,
+    "data_keys": 20,
+    "loss_key": "synthetic-000",
+    "stage_keys": ["synthetic-000"],
+    "tail_keys": 6,
+}
+TINY_VARIANT_OPTIONS = ["--sample", "real=false", "--sample", "lengths=[20]", "--workers", "1"]
 
 
 def measure(args: list[str]) -> dict[str, Any]:
@@ -37,7 +55,7 @@ def measure(args: list[str]) -> dict[str, Any]:
     start = time.perf_counter()
     errors = tempfile.TemporaryFile("w+")
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "variants.py"), *args],
+        [sys.executable, str(HERE / "variants.py"), *args, *VARIANT_OPTIONS],
         stdout=subprocess.PIPE,
         stderr=errors,
         text=True,
@@ -188,8 +206,7 @@ def with_fargate_cost(result: dict[str, Any]) -> dict[str, Any]:
     return result | {"fargate": cost}
 
 
-def bench_stages() -> dict[str, Any]:
-    keys = ["TAEFC1044741", "ZT162185000441C1203", "synthetic-000", "synthetic-001", "synthetic-002"]
+def bench_stages(keys: list[str]) -> dict[str, Any]:
     args = ["stages", *(f"--key={k}" for k in keys)]
     return {"fast": measure(args), "exact": measure([*args, "--exact"])}
 
@@ -236,11 +253,21 @@ def measure_on_fresh_cluster(args: list[str]) -> dict[str, Any]:
         env=os.environ | {"PYTHONPATH": str(HERE)},  # the workers import bench/tiny.py
     )
     try:
-        address = cluster.stdout.readline().split()[1]
+        address = scheduler_address(cluster.stdout)
         return measure([a.replace("{fresh}", address) for a in args])
     finally:
         cluster.terminate()
         cluster.wait(timeout=60)
+
+
+def scheduler_address(lines: Iterable[str]) -> str:
+    """The address in `sdt up`'s documented "Scheduler: ADDRESS" line (other lines come before it)."""
+    seen = []
+    for line in lines:
+        if line.startswith("Scheduler: "):
+            return line.split(maxsplit=1)[1].strip()
+        seen.append(line.strip())
+    raise RuntimeError(f"sdt up ended without a 'Scheduler: ADDRESS' line; it printed: {seen}")
 
 
 def bench_scale(repeats: int, keys: int) -> dict[str, Any]:
@@ -497,37 +524,37 @@ def main() -> None:
     parser.add_argument(
         "--merge", action="store_true", help="keep latest.json's other figures, replacing only those run now"
     )
-    parser.add_argument(
-        "--only",
-        nargs="*",
-        default=[
-            "fast_pipeline",
-            "fast_loss",
-            "fast_proof",
-            "stages",
-            "discovery",
-            "start",
-            "scale",
-            "runner_pipeline",
-            "order",
-            "runner_loss",
-            "data_loading",
-            "data_listing",
-            "tail",
-        ],
-    )
+    parser.add_argument("--only", nargs="*", help="only these figures [default: every figure]")
     parser.add_argument("--tail-keys", type=int, default=40, help="keys of the long-tail and SIGTERM figures")
     parser.add_argument("--data-systems", type=int, default=4, help="systems of the data loading figures")
     parser.add_argument("--data-days", type=int, default=365, help="days of each of them")
     parser.add_argument("--data-keys", type=int, default=100_000, help="systems of the key listing figure")
+    parser.add_argument("--loss-key", default="TAEFC1044741", help="the system of the loss analysis figure")
+    parser.add_argument(
+        "--stage-keys",
+        nargs="*",
+        default=["TAEFC1044741", "ZT162185000441C1203", "synthetic-000", "synthetic-001", "synthetic-002"],
+        help="the systems of the stage table",
+    )
+    parser.add_argument(
+        "--tiny", action="store_true", help="every figure in miniature, to check the suite runs (not a measurement)"
+    )
+    parser.add_argument("--results", type=Path, help="folder of latest.json and latest.md [default: bench/results]")
     args = parser.parse_args()
+    if args.tiny:  # the miniature's sizes, unless given
+        parser.set_defaults(**TINY)
+        args = parser.parse_args()
+        VARIANT_OPTIONS[:] = TINY_VARIANT_OPTIONS
+    results_folder = args.results or RESULTS
+    if args.tiny and args.results is None:
+        raise SystemExit("--tiny: give --results FOLDER (its figures are no measurement for bench/results)")
     results: dict[str, Any] = {"machine": machine(), "repeats": args.repeats}
-    if args.merge and (RESULTS / "latest.json").exists():
-        kept = json.loads((RESULTS / "latest.json").read_text())
+    if args.merge and (results_folder / "latest.json").exists():
+        kept = json.loads((results_folder / "latest.json").read_text())
         for name, figures in kept.items():  # each kept figure keeps the repeats it was measured with
             if isinstance(figures, dict) and name != "machine":
                 figures.setdefault("repeats", kept.get("repeats", 1))
-        results = {k: v for k, v in kept.items() if k not in args.only} | results | {"merged": args.only}
+        results = {k: v for k, v in kept.items() if k not in (args.only or ())} | results | {"merged": args.only}
     benches = {
         "discovery": lambda: bench_discovery(args.repeats),
         "start": lambda: bench_start(args.repeats),
@@ -539,24 +566,28 @@ def main() -> None:
             bench_fast_exact(args.repeats, ["runner-ours", "--synthetic", str(args.synthetic), "--no-report"])
         ),
         "fast_loss": lambda: bench_fast_exact(
-            args.repeats, ["runner-ours", "--synthetic", "0", "--loss", "--key", "TAEFC1044741", "--no-report"]
+            args.repeats, ["runner-ours", "--synthetic", "1", "--loss", "--key", args.loss_key, "--no-report"]
         ),
         "fast_proof": lambda: bench_fast_exact(
-            1, ["runner-ours", "--synthetic", "20", "--proof", "--loss", "--no-report"]
+            1, ["runner-ours", "--synthetic", str(args.synthetic), "--proof", "--loss", "--no-report"]
         ),
-        "stages": bench_stages,
+        "stages": lambda: bench_stages(args.stage_keys),
         "data_loading": lambda: bench_data_loading(args.repeats, args.data_systems, args.data_days),
         "data_listing": lambda: bench_data_listing(args.data_keys),
         "tail": lambda: bench_tail(args.tail_keys),
     }
-    RESULTS.mkdir(exist_ok=True)
+    unknown = sorted(set(args.only or ()) - set(benches))
+    if unknown:
+        parser.error(f"--only: no figure {', '.join(unknown)}; the figures are {', '.join(benches)}")
+    results["figures"] = args.only or list(benches)
+    results_folder.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sdt-bench-") as scratch:
         os.environ["DASK_TEMPORARY_DIRECTORY"] = scratch  # every cluster below spills here, removed after
-        for name in args.only:
+        for name in results["figures"]:
             print(f"{name} ...", flush=True)
             results[name] = benches[name]()
-            (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))  # what is done survives a stop
-            (RESULTS / "latest.md").write_text(table(results))
+            (results_folder / "latest.json").write_text(json.dumps(results, indent=2))  # what is done survives a stop
+            (results_folder / "latest.md").write_text(table(results))
     print(table(results))
 
 

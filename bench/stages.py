@@ -1,6 +1,6 @@
 """Where the pipeline's time goes: SDT's stages and the solver layers under them, profiled.
 
-`profile_pipeline(keys, fast)` runs SDT's pipeline on each key in this process under cProfile
+`profile_pipeline(data, keys, fast)` runs SDT's pipeline on each key of `data` in this process under cProfile
 (after one unprofiled warm-up key, so imports and first-call costs are left out) and splits
 the time two ways: by the stages `DataHandler.run_pipeline` calls, and by layer: the
 solver itself, cvxpy's problem canonicalisation, and everything else.
@@ -29,13 +29,11 @@ def _find(stats: dict[Any, Any], where: tuple[str, str]) -> Any:
     return next((f for f in stats if f[0].endswith(where[0]) and f[2] == where[1]), None)
 
 
-def profile_pipeline(keys: list[str], fast: bool) -> dict[str, Any]:
+def profile_pipeline(data: Any, keys: list[str], fast: bool) -> dict[str, Any]:
     from sdt_core import acceleration
     from sdt_core.acceleration import key_mode
     from sdt_core.dataplugs.frames import power_frame
-    from sdt_core.dataplugs.sample import SampleData
 
-    data = SampleData(systems=20)
     substitutions = acceleration.proven() if fast else ()
     frames = [power_frame(data.get_data((key,))) for key in keys]
     profiler = cProfile.Profile()

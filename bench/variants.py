@@ -28,13 +28,31 @@ from sdt_core import ClientPlug, DataPlug
 CLUSTER = {"workers": 2, "threads": 1, "memory": 9.0, "dashboard_address": "127.0.0.1:0"}  # exact SDT: ~6 GB
 
 
-def systems(synthetic: int, proof: bool = False) -> DataPlug:
+def systems(args: argparse.Namespace, synthetic: int | None = None, proof: bool = False) -> DataPlug:
     """SDT's two real sample systems plus `synthetic` one-year systems of the generator; with
-    `proof`, synthetic systems of the lengths of the fast path's proof set instead."""
+    `proof`, synthetic systems of the lengths of the fast path's proof set instead. The data
+    plug's options in `--sample` (e.g. real=false days=30, for a miniature run) come last."""
     from sdt_core.acceleration.equivalence import PROOF_LENGTHS
     from sdt_core.dataplugs.sample import SampleData
 
-    return SampleData(systems=synthetic, days=365, lengths=list(PROOF_LENGTHS) if proof else [])
+    count = args.synthetic if synthetic is None else synthetic
+    options: dict[str, Any] = {"systems": count, "days": 365, "lengths": list(PROOF_LENGTHS) if proof else []}
+    return SampleData(**options | pairs(args.sample))
+
+
+def pairs(items: list[str]) -> dict[str, Any]:
+    """KEY=VALUE options, each value read as JSON (false, 2, [20]) or else as text."""
+    values = {}
+    for name, _, text in (item.partition("=") for item in items):
+        try:
+            values[name] = json.loads(text)
+        except ValueError:
+            values[name] = text
+    return values
+
+
+def cluster(args: argparse.Namespace) -> dict[str, Any]:
+    return CLUSTER | {"workers": args.workers}
 
 
 class Connect(ClientPlug):
@@ -60,14 +78,15 @@ def runner_ours(args: argparse.Namespace) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory() as out:
         summary = run(
-            systems(args.synthetic, args.proof),
-            settings=CLUSTER,
+            systems(args, proof=args.proof),
+            settings=cluster(args),
             out=out,
             loss_analysis=args.loss,
             report=not args.no_report,
             biggest_first=not args.given_order,
             exact_sdt=args.exact,
             keys=args.key or None,
+            loss_options=pairs(args.loss_option) or None,
         )
         rows = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines()]
     return {"seconds": summary.seconds, "ok": summary.ok, "failed": summary.failed, "rows": rows}
@@ -83,15 +102,18 @@ def runner_original(args: argparse.Namespace) -> dict[str, Any]:
     from distributed import Client, LocalCluster
     from sdt_dask.dask_tool.runner import Runner
 
-    data = systems(args.synthetic)
+    data = systems(args)
+    keys = [(key,) for key in args.key] or list(data.keys())
     start = time.monotonic()
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="8GiB", dashboard_address="127.0.0.1:0")
+    cluster = LocalCluster(
+        n_workers=args.workers, threads_per_worker=1, memory_limit="8GiB", dashboard_address="127.0.0.1:0"
+    )
     client = Client(cluster)
     if not args.loss:
         client.run(_no_loss_analysis)
     with tempfile.TemporaryDirectory() as out:
         runner = Runner(client, output_path=out)
-        runner.set_up(list(data.keys()), data)
+        runner.set_up(keys, data)
         runner.get_result()  # computes, writes its summary and report, shuts the cluster down
         table = pd.read_csv(next(Path(out).glob("*summary_report.csv")))
     cluster.close()
@@ -174,7 +196,7 @@ def start_raw(args: argparse.Namespace) -> dict[str, Any]:
 def stages(args: argparse.Namespace) -> dict[str, Any]:
     from stages import profile_pipeline
 
-    return profile_pipeline(args.key, fast=not args.exact)
+    return profile_pipeline(systems(args, 20), args.key, fast=not args.exact)
 
 
 def loading(args: argparse.Namespace) -> dict[str, Any]:
@@ -299,6 +321,11 @@ if __name__ == "__main__":
     parser.add_argument("--days", type=int, default=365, help="days of each of them")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of the sources, in alternating order")
     parser.add_argument("--stop-every", type=float, default=4.0, help="seconds between SIGTERMs (tail-sigterm)")
+    parser.add_argument("--sample", action="append", default=[], metavar="KEY=VALUE", help="option of the sample set")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the runners' clusters")
+    parser.add_argument(
+        "--loss-option", action="append", default=[], metavar="KEY=VALUE", help="of SDT's loss analysis"
+    )
     arguments = parser.parse_args()
     result = VARIANTS[arguments.variant](arguments)
     print("BENCH-RESULT " + json.dumps(result), flush=True)

@@ -8,7 +8,11 @@ stage that raises (`stage`) becomes `StageFailed`, so the key's row says where a
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import threading
 import time
+import types
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -57,9 +61,17 @@ def stage(name: str, timings: dict[str, float]) -> Iterator[None]:
         timings[f"{name}_s"] = round(time.perf_counter() - start, 4)
 
 
-def sdt_pipeline(frame: pd.DataFrame, *, loss_analysis: bool = False, **pipeline_kwargs: Any) -> dict[str, Any]:
+def sdt_pipeline(
+    frame: pd.DataFrame,
+    *,
+    loss_analysis: bool = False,
+    loss_options: Mapping[str, Any] | None = None,
+    **pipeline_kwargs: Any,
+) -> dict[str, Any]:
     """SDT's pipeline and report; with `loss_analysis`, the loss factor analysis of systems
-    with more than 365 days, as SDT's Dask tool does."""
+    with more than 365 days, as SDT's Dask tool does. `loss_options`: keywords of SDT's
+    `run_loss_factor_analysis` and `LossFactorAnalysis.estimate_degradation_rate` (e.g.
+    max_samples); SDT's defaults for the others."""
     from solardatatools import DataHandler
 
     timings: dict[str, float] = {}
@@ -71,30 +83,89 @@ def sdt_pipeline(frame: pd.DataFrame, *, loss_analysis: bool = False, **pipeline
     values["days"] = int(handler.num_days)
     if loss_analysis and handler.num_days > 365:
         with stage("loss_analysis", timings):
-            handler.run_loss_factor_analysis(verbose=False)
+            _loss_factor_analysis(handler, loss_options or {})
             values |= handler.loss_analysis.report()
     elif loss_analysis:
         values["loss_analysis"] = f"skipped: {handler.num_days} days, needs more than 365"
     return values | timings
 
 
-def check_pipeline_options(options: Mapping[str, Any]) -> None:
-    """Refuse, in one line, a keyword that SDT's `run_pipeline` does not take."""
-    if not options:
-        return
+def _sdt_takers() -> dict[str, tuple[Callable[..., Any], ...]]:
+    """SDT's functions whose keywords each option of `sdt run` passes on."""
+    from solardatatools import DataHandler
+    from solardatatools.algorithms.loss_factor_analysis import LossFactorAnalysis
+
+    return {
+        "--pipeline": (DataHandler.run_pipeline,),
+        "--loss-option": (DataHandler.run_loss_factor_analysis, LossFactorAnalysis.estimate_degradation_rate),
+    }
+
+
+def _keywords(function: Callable[..., Any]) -> list[str]:
     import inspect
 
-    from solardatatools import DataHandler
+    return [p for p in inspect.signature(function).parameters if p != "self"]
 
-    taken = [p for p in inspect.signature(DataHandler.run_pipeline).parameters if p != "self"]
+
+#: The keywords of `estimate_degradation_rate` for the loss factor analysis of this context
+#: (this key): `run_loss_factor_analysis` calls it without them.
+_DEGRADATION_OPTIONS: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "sdt_degradation_options", default=types.MappingProxyType({})
+)
+_PASSING = threading.Lock()
+
+
+def _loss_factor_analysis(handler: Any, options: Mapping[str, Any]) -> None:
+    """`handler.run_loss_factor_analysis` with `options`, each given to the SDT function that takes it."""
+    run_analysis = _sdt_takers()["--loss-option"][0]
+    own = {k: v for k, v in options.items() if k in _keywords(run_analysis)}
+    passed = {k: v for k, v in options.items() if k not in own}
+    if passed:
+        _pass_degradation_options()
+    token = _DEGRADATION_OPTIONS.set(passed)
+    try:
+        handler.run_loss_factor_analysis(**({"verbose": False} | own))
+    finally:
+        _DEGRADATION_OPTIONS.reset(token)
+
+
+def _pass_degradation_options() -> None:
+    """Make `LossFactorAnalysis.estimate_degradation_rate` take this context's options (once a process).
+
+    Its keywords given by the caller (SDT passes `verbose`) win; with no options set, it is SDT's own.
+    """
+    from solardatatools.algorithms.loss_factor_analysis import LossFactorAnalysis
+
+    with _PASSING:
+        original = LossFactorAnalysis.estimate_degradation_rate
+        if getattr(original, "__sdt_options__", False):
+            return
+
+        @functools.wraps(original)
+        def estimate_degradation_rate(self: Any, *args: Any, **kwargs: Any) -> Any:
+            return original(self, *args, **({**_DEGRADATION_OPTIONS.get(), **kwargs}))
+
+        estimate_degradation_rate.__sdt_options__ = True  # type: ignore[attr-defined]
+        LossFactorAnalysis.estimate_degradation_rate = estimate_degradation_rate  # type: ignore[method-assign]
+
+
+def check_sdt_options(option: str, options: Mapping[str, Any]) -> None:
+    """Refuse, in one line, a keyword that none of the SDT functions `option` (--pipeline,
+    --loss-option) passes keywords to takes."""
+    if not options:
+        return
+    functions = _sdt_takers()[option]
+    taken = list(dict.fromkeys(p for function in functions for p in _keywords(function)))
     for name in options:
         if name not in taken:
             import difflib
 
             hint = difflib.get_close_matches(name, taken, n=1)
             guess = f"did you mean {hint[0]!r}? " if hint else ""
+            names = " and ".join(f.__name__ for f in functions)
+            verb, pronoun = ("takes", "it takes") if len(functions) == 1 else ("take", "they take")
             raise SdtError(
-                f"--pipeline {name}: SDT's run_pipeline takes no such keyword; {guess}it takes {', '.join(taken)}"
+                f"{option} {name}: SDT's {names} {verb} no such keyword; {guess}{pronoun} {', '.join(taken)}"
             )
 
 

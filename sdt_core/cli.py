@@ -59,6 +59,11 @@ def _pairs(items: Iterable[str], option: str) -> dict[str, str]:
     return pairs
 
 
+def _keywords(items: Iterable[str], option: str) -> dict[str, Any]:
+    """KEY=VALUE keywords of an SDT function, each value read as a setting's text is."""
+    return {k: parse_text(None, v) for k, v in _pairs(items, option).items()}
+
+
 def _settings_values(cls: type[Options], options: dict[str, Any], sets: Iterable[str]) -> dict[str, Any]:
     """Setting values from derived options and `--set KEY=VALUE`, parsed by declared type."""
     hints = typing.get_type_hints(cls)
@@ -574,6 +579,13 @@ def _plug_in(args: Sequence[str]) -> str:
 @click.option("--analysis", metavar="MODULE:FUNCTION", help="Run f(frame) -> dict instead of SDT's pipeline.")
 @click.option("--loss-analysis", is_flag=True, help="Also SDT's loss factor analysis (systems over 365 days).")
 @click.option("--pipeline", "pipeline", multiple=True, metavar="KEY=VALUE", help="Keyword of run_pipeline.")
+@click.option(
+    "--loss-option",
+    "loss_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Keyword of run_loss_factor_analysis or estimate_degradation_rate (e.g. max_samples=100).",
+)
 @click.option("--data-option", "data_options", multiple=True, metavar="KEY=VALUE", help="Option of the data plug.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N keys.")
 @click.option(
@@ -617,6 +629,7 @@ def run_command(
     analysis: str | None,
     loss_analysis: bool,
     pipeline: tuple[str, ...],
+    loss_options: tuple[str, ...],
     data_options: tuple[str, ...],
     limit: int | None,
     max_in_flight: int,
@@ -659,9 +672,9 @@ def run_command(
     text_options = _pairs(data_options, "--data-option")
     given = data is not None or data_plug is not None  # '' is a mistake, not the sample set
     source = data_registry().open(data, text_options=text_options, plug=data_plug) if given else None
-    pipeline_options = {k: parse_text(None, v) for k, v in _pairs(pipeline, "--pipeline").items()}
     options: dict[str, Any] = {"plug": plug, "analysis": analysis, "loss_analysis": loss_analysis, "limit": limit}
-    options |= {"pipeline": pipeline_options, "max_in_flight": max_in_flight, "exact_sdt": exact_sdt}
+    options |= {"pipeline": _keywords(pipeline, "--pipeline"), "loss_options": _keywords(loss_options, "--loss-option")}
+    options |= {"max_in_flight": max_in_flight, "exact_sdt": exact_sdt}
     options |= {"key_timeout": key_timeout, "rerun": rerun, "max_cost": max_cost}
     summary = run(source, out=out, resume=resume, report=not no_report, terminal=terminal, dry_run=dry_run, **options)
     if dry_run:

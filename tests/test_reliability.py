@@ -157,6 +157,11 @@ def user_files(tmp_path):
             ["run", "--pipeline", "fix_shift=false"],
             "--pipeline fix_shift: SDT's run_pipeline takes no such keyword; did you mean 'fix_shifts'?",
         ),
+        (
+            ["run", "--loss-analysis", "--loss-option", "max_sample=50"],
+            "--loss-option max_sample: SDT's run_loss_factor_analysis and estimate_degradation_rate take no such "
+            "keyword; did you mean 'max_samples'?",
+        ),
         (["sample-data", "x", "--days", "1000000000"], "Invalid value for '--days': 1000000000 is not in the range"),
         (
             ["doctor", "--image-packages", "binary.dat"],
@@ -176,6 +181,7 @@ def user_files(tmp_path):
         "analysis-syntax-error",
         "analysis-raises-on-import",
         "unknown-pipeline-keyword",
+        "unknown-loss-option",
         "sample-data-days",
         "doctor-binary",
     ],

@@ -226,6 +226,7 @@ def test_the_pipeline_and_loss_analysis_options_reach_sdt(tmp_path):
         out=tmp_path / "out",
         loss_analysis=True,
         pipeline={"fix_shifts": False},
+        loss_options={"max_samples": 50, "num_harmonics": 3},
         report=False,
     )
     row = pd.read_csv(summary.summary_csv).iloc[0]
@@ -234,6 +235,7 @@ def test_the_pipeline_and_loss_analysis_options_reach_sdt(tmp_path):
     assert json.loads((tmp_path / "out" / "run.json").read_text())["analysis"]["options"] == {
         "loss_analysis": True,
         "fix_shifts": False,
+        "loss_options": {"max_samples": 50, "num_harmonics": 3},
     }
 
 
@@ -306,7 +308,8 @@ def data_dir(tmp_path):
         (["{data}", "--analysis", "justaname"], "sdt: error: --analysis takes MODULE:FUNCTION, got 'justaname'"),
         (
             ["{data}", "--analysis", INVENTORY, "--loss-analysis"],
-            "sdt: error: --loss-analysis and --pipeline options apply to SDT's pipeline, not to --analysis",
+            "sdt: error: --loss-analysis, --loss-option and --pipeline options apply to SDT's pipeline, "
+            "not to --analysis",
         ),
         (
             ["{data}", "--plug", "nosuch"],

@@ -24,7 +24,7 @@ from typing import Any
 import dask.config
 
 from sdt_core import acceleration
-from sdt_core.analysis import Analysis, check_pipeline_options, load_analysis, sdt_pipeline
+from sdt_core.analysis import Analysis, check_sdt_options, load_analysis, sdt_pipeline
 from sdt_core.dataplugs import DataPlug, open_data
 from sdt_core.errors import SdtError
 from sdt_core.job import signals, watchdog
@@ -75,6 +75,7 @@ def run(
     analysis: str | Analysis | None = None,
     loss_analysis: bool = False,
     pipeline: Mapping[str, Any] | None = None,
+    loss_options: Mapping[str, Any] | None = None,
     keys: Iterable[Any] | None = None,
     limit: int | None = None,
     max_in_flight: int = 10_000,
@@ -115,7 +116,7 @@ def run(
     again = _rerun(rerun, resume)
     data_plug = _data_plug(data)
     _check_out(out, data_plug)
-    function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {})
+    function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {}, loss_options or {})
     exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
     with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
         cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
@@ -349,15 +350,21 @@ def _name(obj: Any) -> str:
 
 
 def _analysis(
-    analysis: str | Analysis | None, loss_analysis: bool, pipeline: Mapping[str, Any]
+    analysis: str | Analysis | None, loss_analysis: bool, pipeline: Mapping[str, Any], loss_options: Mapping[str, Any]
 ) -> tuple[Analysis, dict[str, Any]]:
     """The function to run per key, and what identifies it in run.json."""
     if analysis is None:
-        check_pipeline_options(pipeline)
+        check_sdt_options("--pipeline", pipeline)
+        check_sdt_options("--loss-option", loss_options)
+        if loss_options and not loss_analysis:
+            raise SdtError("--loss-option applies to the loss factor analysis: add --loss-analysis")
         options = {"loss_analysis": loss_analysis, **pipeline}
+        options |= {"loss_options": dict(loss_options)} if loss_options else {}  # earlier runs' identity kept
         return functools.partial(sdt_pipeline, **options), {"function": _name(sdt_pipeline), "options": options}
-    if loss_analysis or pipeline:
-        raise SdtError("--loss-analysis and --pipeline options apply to SDT's pipeline, not to --analysis")
+    if loss_analysis or pipeline or loss_options:
+        raise SdtError(
+            "--loss-analysis, --loss-option and --pipeline options apply to SDT's pipeline, not to --analysis"
+        )
     function = load_analysis(analysis) if isinstance(analysis, str) else analysis
     return function, {"function": _name(function)}
 
