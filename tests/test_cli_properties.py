@@ -46,6 +46,7 @@ TEXT = st.one_of(
 def sdt(*args: str) -> tuple[int, str, str]:
     """`sdt ARGS` in this process: exit code, stdout, stderr."""
     out, err = io.StringIO(), io.StringIO()
+    code = 0  # main returned: a command that does not exit
     with redirect_stdout(out), redirect_stderr(err):
         try:
             main(list(args))

@@ -7,18 +7,17 @@ as the guide's first step does. `sdt` runs in this process, through `sdt_core.cl
 
 from __future__ import annotations
 
-import io
 import re
 import sys
 import textwrap
 import urllib.request
-from contextlib import redirect_stderr, redirect_stdout
 
 import dask.config
 import pytest
 
 from sdt_core import get_plug
-from sdt_core.cli import main
+
+from .test_cli_properties import sdt
 
 PLUG = "author_threads_plug"
 SOURCE = '''
@@ -60,18 +59,6 @@ def plug(tmp_path_factory):
         patch.chdir(folder)
         yield PLUG
     sys.modules.pop(PLUG, None)
-
-
-def sdt(*args: str) -> tuple[int, str, str]:
-    """`sdt ARGS` in this process: exit code, stdout, stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return code, out.getvalue(), err.getvalue()
 
 
 #: One worker thread in this process: its memory limit is checked against the whole test process.
