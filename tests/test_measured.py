@@ -77,3 +77,19 @@ def test_no_results_is_one_line(sdt, tmp_path):
         f"sdt: error: no run results in {tmp_path / 'nowhere'} (No such file or directory); "
         "give the --out folder of a finished `sdt run`\n",
     )
+
+
+def test_sdt_plan_local_answers_how_long_a_fleet_takes_on_this_machine(sdt, finished):
+    from dask.system import CPU_COUNT
+
+    measured = Measured.from_results(finished)
+    result = sdt("plan", "local", "--workers", "1", "--threads", "1", "--results", str(finished))
+    assert result.returncode == 0, result.stderr
+    assert "  workers: 1 x process on this machine, 1 vCPU, 1.5 GiB\n" in result.stdout
+    assert f"Note: 1 x 1 threads on {CPU_COUNT} cores; 1 x 1.5 GiB of " in result.stdout
+    hours = 5000 * measured.seconds_per_system_year / 3600  # one thread
+    result = sdt(
+        "plan", "local", "--workers", "1", "--threads", "1", "--results", str(finished), "--system-years", "5000"
+    )
+    assert f"5,000 system-years on 1 workers x 1 threads: ~{hours:,.2f} h (if its cores" in result.stdout
+    assert "USD" not in result.stdout  # nothing is rented

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from sdt_core import (
     Address,
+    ClusterPlan,
     Host,
+    Machines,
     RegisteredPlug,
     Settings,
     SettingsError,
@@ -155,6 +157,28 @@ def configure_dask(plug: str, settings: Settings) -> dict[str, Any] | None:
         "distributed.worker.memory.spill": round(0.7 * share, 3),
         "distributed.worker.memory.pause": round(0.8 * share, 3),
     }
+
+
+@hookimpl
+def plan_cluster(settings: LocalSettings) -> ClusterPlan:
+    """This machine's workers, threads and memory against its cores; no price (nothing is rented)."""
+    import psutil
+    from dask.system import CPU_COUNT
+
+    kind = "process on this machine" if settings.processes else "thread pool in this process"
+    reach = "any machine that reaches it (insecure=True)" if settings.insecure else "this machine only"
+    where = settings.host if settings.processes else "inproc://"
+    cores = f"{settings.workers} x {settings.threads} threads on {CPU_COUNT} cores"
+    memory = f"{settings.workers} x {settings.memory:g} GiB of {psutil.virtual_memory().total / 2**30:.1f} GiB"
+    return ClusterPlan(
+        plug="local",
+        machines=(Machines("workers", settings.workers, kind, settings.threads, settings.memory or 0, None),),
+        image=None,
+        where="this machine",
+        network=f"scheduler on {where}, reachable by {reach}",
+        tls=False,
+        notes=(f"{cores}; {memory}", "the scheduler runs in this process"),
+    )
 
 
 @hookimpl
