@@ -280,9 +280,9 @@ def _make_plug(
 ) -> Any:
     """The plug `name` with these settings, `--dask-config` overrides, `config` and `--adapt`; nothing is started."""
     overrides = {k: parse_text(None, v) for k, v in _pairs(dask_config, "--dask-config").items()} | (config or {})
-    for option, given in (("--dask-config", overrides), ("--adapt", adapt)):
+    for option, given, what in (("--dask-config", overrides, "set dask config"), ("--adapt", adapt, "adapt")):
         if given and client_plug_class(name):
-            raise SdtError(f"{option} needs a plug with hooks; {name} is a ClientPlug class: set it up in the class")
+            raise SdtError(f"{option} needs a plug with hooks; {name} is a ClientPlug class: {what} in it")
     options: dict[str, Any] = {"config_overrides": overrides} if overrides else {}
     options |= {"adapt": adapt} if adapt is not None else {}
     return get_plug(name, **values, **options)

@@ -12,6 +12,10 @@ REPO = Path(__file__).resolve().parents[1]
 # Commands the tests start may keep the bytecode they compile, as on a user's machine: where
 # the environment forbids it, each `sdt` in a fresh venv would compile SDT's stack again.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+# and install into the environments the tests make, never into the suite's own: nox points uv at
+# its session's environment (UV_PYTHON wins over an activated VIRTUAL_ENV in `uv pip install`).
+for _name in ("UV_PYTHON", "UV_PROJECT_ENVIRONMENT"):
+    os.environ.pop(_name, None)
 SDT = Path(sys.executable).with_name("sdt")
 
 

@@ -13,6 +13,7 @@ import datetime
 import functools
 import itertools
 import logging
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -240,9 +241,10 @@ def _run(
                             finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
                                 progress.close()
                                 timeline.look()
-                                log.add_to_record(workers=timeline.points)
+                                fields: dict[str, Any] = {"workers": timeline.points}
                                 if spend is not None:
-                                    log.add_to_record(cost=spend.record(time.monotonic() - held))
+                                    fields["cost"] = spend.record(time.monotonic() - held)
+                                _add_to_record(log, fields)
                                 saved = logs.save()
                                 records.drain()
                 finally:
@@ -423,6 +425,17 @@ def _has_task_stream(dask_scheduler: Any) -> bool:
 def _remove_task_stream(dask_scheduler: Any) -> None:
     if TASK_STREAM in dask_scheduler.plugins:
         dask_scheduler.remove_plugin(name=TASK_STREAM)
+
+
+def _add_to_record(results: Any, fields: dict[str, Any]) -> None:
+    """Add `fields` to run.json; while an error ends the run (a full disk), failing to does not hide it."""
+    ending = sys.exc_info()[1]
+    try:
+        results.add_to_record(**fields)
+    except OSError as exc:
+        if ending is None:
+            raise
+        log.debug("run.json kept without %s: %s", ", ".join(fields), exc)
 
 
 @contextmanager
