@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -25,6 +26,17 @@ def run_sdt(
     """Run the installed `sdt` console script, as a user would (`env_extra`: more environment)."""
     env = os.environ | (env_extra or {})
     return subprocess.run([str(SDT), *args], capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def root_logging_restored():
+    """`sdt` run in this process (`main()`) gives the root logger its stderr handler, bound to the
+    test's captured stream: each test ends with the root logger as it found it."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_a_plug_whose_clusters_cannot_adapt_says_so_before_anything_starts(tmp_p
 
 def test_a_local_cluster_grows_while_keys_wait_and_shrinks_in_the_tail(tmp_path):
     out = tmp_path / "out"
-    settings = ONE | {"processes": False}
+    settings = ONE | {"processes": False, "memory": 4}  # in this process: its limit is the whole test process's
     run(
         Numbered(systems=8),
         plug="local",
@@ -152,7 +152,7 @@ def test_a_worker_whose_azure_spot_vm_is_preempted_retires_and_every_key_gets_on
         run(
             Numbered(systems=16),
             plug="tests.priced",
-            settings={"workers": 2, "threads": 1, "memory": 1, "azure_events": url},
+            settings={"workers": 2, "threads": 1, "memory": 4, "azure_events": url},  # in-process workers: see above
             out=out,
             analysis="tests.priced:nap",
             report=False,
