@@ -1,7 +1,7 @@
 """2,000 keys, 1% of them raising, 1% killing their worker, 1% holding more memory than their
 worker has: `sdt run` finishes by itself and records each key once, with the right status.
 
-A tiny data plug written here gives system i a constant power of i + 1, so the analysis
+The tests' data plug `tests.priced:Numbered` gives system i a constant power of i + 1, so the analysis
 knows its key from its data and each key's fate is fixed: i % 100 == 1 raises, 2 kills its
 worker process (SIGKILL), 3 holds 1.2 GiB in a 1 GiB worker until it is stopped.
 """
@@ -18,29 +18,9 @@ import pytest
 
 from sdt_core.output.results import LOG
 
-from .conftest import SDT
+from .conftest import REPO, SDT
 
 SYSTEMS = int(os.environ.get("SDT_CHAOS_SYSTEMS", "2000"))  # fewer, to try it quickly
-
-DATA_PLUG = '''
-import numpy as np
-import pandas as pd
-from sdt_core import DataPlug, setting
-
-
-class Numbered(DataPlug):
-    """Systems 0..N-1; system i's power is i + 1 all day, so an analysis knows its key."""
-
-    systems: int = setting(10, "Number of systems.")
-
-    def keys(self):
-        return [(f"system-{i:04d}",) for i in range(self.systems)]
-
-    def get_data(self, key):
-        i = int(key[0].split("-")[1])
-        index = pd.date_range("2024-01-01", periods=2 * 288, freq="5min")
-        return pd.DataFrame({"power": np.full(len(index), i + 1.0)}, index=index)
-'''
 
 ANALYSIS = """
 import os
@@ -65,12 +45,12 @@ def fate(frame):
 
 @pytest.mark.timeout(1500)
 def test_raising_killing_and_memory_hungry_keys_are_each_recorded_once(tmp_path):
-    (tmp_path / "numbered.py").write_text(DATA_PLUG)
     (tmp_path / "chaos.py").write_text(ANALYSIS)
-    command = [str(SDT), "run", "--data", "numbered:Numbered", "--data-option", f"systems={SYSTEMS}"]
+    command = [str(SDT), "run", "--data", "tests.priced:Numbered", "--data-option", f"systems={SYSTEMS}"]
     command += ["--analysis", "chaos:fate", "--out", "out", "--no-report", "--workers", "2", "--threads", "1"]
     command += ["--memory", "1", "--set", "dashboard_address=127.0.0.1:0"]
     env = {"DASK_SDT__PAUSE_TIMEOUT": "3"}  # a worker paused for memory for 3 s: its key fails
+    env["PYTHONPATH"] = str(REPO)  # the run and its workers import the data plug from tests/priced.py
     start = time.monotonic()
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=1400, env=os.environ | env)
     seconds = time.monotonic() - start
