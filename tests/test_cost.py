@@ -49,10 +49,12 @@ def test_the_budget_stops_new_keys_and_the_rest_get_a_row_saying_so_then_resume_
     assert len(rows) == len({row["key"][0] for row in rows}) == 8  # every key once
     assert ok and budget and len(ok) + len(budget) == 8
     spent = sum(row["cost_usd"] for row in ok)
-    assert spent >= 0.5 > spent - ok[-1]["cost_usd"]  # one key at a time: stopped as the spend reached it
+    mean = spent / len(ok)
+    assert spent <= 0.5 < spent + mean  # stopped before the next key would pass the budget
     assert budget[0]["error"].startswith("not started: the run spent ")
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith(f"sdt: budget reached: the keys cost {spent:.4f} USD of --max-cost 0.5; ")
+    reached = f"sdt: budget reached: the keys cost {spent:.4f} USD of --max-cost 0.5, and the next would pass it; "
+    assert err[-1].startswith(reached)
     assert err[-1].endswith(f"{len(budget)} keys not started; --resume with a higher --max-cost goes on")
     with pytest.raises(SystemExit) as resumed:
         main([*args, "--resume", "--max-cost", "100"])
@@ -70,3 +72,17 @@ def test_max_cost_without_prices_is_one_line_before_anything_starts(tmp_path, ca
     assert bad.value.code == 2
     assert capsys.readouterr().err == "sdt: error: --max-cost must be more than 0 USD, got -1\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_the_budget_counts_the_keys_in_flight_at_the_mean_cost_of_a_key_done():
+    from sdt_core.job.cost import Ledger
+
+    spend = Ledger(worker_per_hour=3600.0, threads=1, cluster_per_hour=3636.0, max_cost=1.0)
+    assert spend.room(in_flight=0, threads=2) == 2  # nothing known yet: one key per thread
+    assert spend.room(in_flight=2, threads=2) == 0
+    spend.charge({"total_s": 0.25})  # 0.25 USD done; each key expected at 0.25
+    assert spend.room(in_flight=1, threads=2) == 2  # 0.25 done + 0.25 in flight + 2 x 0.25 = 1.0
+    assert spend.room(in_flight=3, threads=2) == 0
+    spend.charge({"total_s": 0.5})  # 0.75 done, 0.375 a key: a next key would pass 1.0
+    assert spend.room(in_flight=0, threads=2) == 0
+    assert Ledger(3600.0, 1, 3636.0).room(in_flight=5, threads=2) is None  # no budget: no limit

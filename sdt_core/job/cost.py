@@ -3,6 +3,11 @@
 A key's cost is the worker time it took at the price of its worker in the plug's plan (spot
 or on-demand, as planned): its seconds, divided by the threads of a worker (a key holds one
 thread), times the worker's price per second. Only plugs whose plan has prices can say it.
+
+The budget is kept before it is spent: a key starts only when what the keys done cost, plus
+what the keys in flight and it are expected to cost (each the mean cost of a key done so
+far), stays within `--max-cost`. Until a first key is done, one key per worker thread starts,
+to learn what a key costs.
 """
 
 from __future__ import annotations
@@ -31,18 +36,26 @@ class Ledger:
     cluster_per_hour: float  # USD, the whole planned cluster with its scheduler
     max_cost: float | None = None
     spent: float = 0.0  # USD, the keys recorded so far
+    charged: int = 0  # keys recorded with worker time, whose mean cost predicts the next ones'
 
     def charge(self, row: dict[str, Any]) -> dict[str, Any]:
         """`row` with its `cost_usd`, added to what the run spent."""
         seconds = row.get("total_s")
         cost = float(seconds) * self.worker_per_hour / 3600 / self.threads if seconds else 0.0
         self.spent += cost
+        self.charged += bool(seconds)
         return row | {"cost_usd": round(cost, 8)}
 
-    @property
-    def exhausted(self) -> bool:
-        """Whether the spend reached `max_cost`: no key starts any more."""
-        return self.max_cost is not None and self.spent >= self.max_cost
+    def room(self, in_flight: int, threads: int) -> int | None:
+        """How many more keys may start while `in_flight` run on `threads` worker threads
+        without the expected spend passing `max_cost`; None without a budget."""
+        if self.max_cost is None:
+            return None
+        if not self.charged:  # no key's cost known yet: one per thread, to learn it
+            return max(0, threads - in_flight) if self.spent < self.max_cost else 0
+        per_key = self.spent / self.charged
+        affordable = math.floor((self.max_cost - self.spent) / per_key + 1e-9) if per_key > 0 else threads + in_flight
+        return max(0, affordable - in_flight)
 
     def record(self, held_s: float) -> dict[str, Any]:
         """What run.json keeps: the keys' cost, and the planned cluster's for the `held_s` it was up."""

@@ -106,10 +106,11 @@ def run(
     failed in a stage of `rerun` (e.g. `{"timeout"}`). `dry_run`: check every input and list
     the keys, then stop: nothing is started or written, and the summary's `keys` counts what
     a run would do. With a plug whose plan has prices, each row records its `cost_usd` and
-    run.json the run's; once the keys' cost reaches `max_cost` (USD), no key starts, and the
-    keys left get a row of stage `budget` (a resume runs them). `adapt=(MIN, MAX)`: the
-    cluster grows to MAX workers while keys wait and shrinks in the run's tail (a plug with
-    the `adapt_cluster` hook); run.json records its workers over time.
+    run.json the run's; a key starts only while the keys done and in flight, and it, are
+    expected to stay within `max_cost` (USD); the keys left get a row of stage `budget` (a
+    resume runs them). `adapt=(MIN, MAX)`: the cluster grows to MAX workers while keys wait
+    and shrinks in the run's tail (a plug with the `adapt_cluster` hook); run.json records
+    its workers over time.
     """
     started = time.monotonic()
     _check_bounds(max_in_flight=max_in_flight, retries=retries, limit=limit)
@@ -233,7 +234,7 @@ def _run(
                                     ready.retries,
                                     owned,
                                     ready.key_timeout,
-                                    (lambda: spend.exhausted) if spend is not None else None,
+                                    spend.room if spend is not None else None,
                                 )
                                 if spend is not None:
                                     not_started = len(left)

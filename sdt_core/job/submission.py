@@ -33,11 +33,12 @@ def submit_all(
     retries: int,
     restart_workers: bool = True,
     key_timeout: float | None = None,
-    stop: Callable[[], bool] | None = None,
+    budget: Callable[[int, int], int | None] | None = None,
 ) -> list[tuple[Any, ...]]:
     """Run `task(key)` for every key of `todo` on `client`'s cluster; `record` each row.
-    Once `stop()` is true (a budget spent), no key starts: those in flight finish, and the
-    keys never started are returned.
+    `budget(in_flight, threads)` says how many more keys may start (None: no limit; the
+    ledger's `room`): once it allows none, those in flight finish, and the keys never
+    started are returned.
 
     A key running longer than `key_timeout` seconds is failed and its worker replaced.
     `restart_workers=False` (a scheduler sdt-core attached to): a worker paused for memory
@@ -53,7 +54,12 @@ def submit_all(
 
     def refill(target: int) -> None:
         room = target - len(owners)
-        if room < max(1, target // 4) or (stop is not None and stop()):  # one client.map per quarter window
+        allowed = None if budget is None else budget(len(owners), threads)
+        if allowed is not None and allowed < room:  # the budget, not the window, decides
+            room = allowed
+        elif room < max(1, target // 4):  # one client.map per quarter window
+            return
+        if room <= 0:
             return
         batch = list(itertools.islice(pending, room))
         if batch:

@@ -38,7 +38,8 @@ class RunSummary:
 def budget_line(summary: RunSummary) -> str:
     """The closing line of a run --max-cost stopped."""
     return (
-        f"sdt: budget reached: the keys cost {summary.cost_usd:.4f} USD of --max-cost {summary.max_cost:g}; "
+        f"sdt: budget reached: the keys cost {summary.cost_usd:.4f} USD of --max-cost {summary.max_cost:g}, "
+        "and the next would pass it; "
         f"{summary.not_started} keys not started; --resume with a higher --max-cost goes on"
     )
 
