@@ -156,10 +156,14 @@ def cluster_logs(cluster: FargateCluster) -> dict[str, str]:
 @hookimpl
 def plan_cluster(settings: FargateSettings) -> ClusterPlan:
     from sdt_core import ClusterPlan, Machines
-    from sdt_fargate.aws import region_of
-    from sdt_fargate.prices import PRICES, task_price
+    from sdt_fargate.aws import NO_REGION, region_and_source
+    from sdt_fargate.prices import PRICES, UNSET_REGION_PRICED_AS, task_price
 
-    region = region_of(settings)
+    region, source = region_and_source(settings)
+    where = f"{region} (from {source})" if region else None
+    if region is None:  # a plan still prices it; a start says what to set
+        region = UNSET_REGION_PRICED_AS
+        where = f"not set: priced as {region}; a start needs it ({NO_REGION})"
 
     def tasks(role: str, count: int, cpu: int, memory_gib: float) -> Machines:
         vcpu = cpu / 1024
@@ -199,7 +203,7 @@ def plan_cluster(settings: FargateSettings) -> ClusterPlan:
         plug="fargate",
         machines=(scheduler, workers),
         image=settings.image,
-        where=region,
+        where=where,
         network=network,
         tls=settings.tls,
         prices=PRICES,

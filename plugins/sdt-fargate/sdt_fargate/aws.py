@@ -56,13 +56,27 @@ def _session(settings: FargateSettings) -> Any:
 
 def region_of(settings: FargateSettings) -> str | None:
     """The region a start uses: the setting, else dask config, else the AWS profile's or environment's."""
+    return region_and_source(settings)[0]
+
+
+def region_and_source(settings: FargateSettings) -> tuple[str | None, str]:
+    """The region a start uses and where it comes from, e.g. ("eu-west-1", "AWS_DEFAULT_REGION")."""
+    import os
+
     import dask.config
 
-    return (
-        settings.region_name
-        or dask.config.get("cloudprovider.ecs.region_name", default=None)
-        or _session(settings).get_config_variable("region")
-    )
+    if settings.region_name:
+        return settings.region_name, "region_name"
+    configured = dask.config.get("cloudprovider.ecs.region_name", default=None)
+    if configured:
+        return configured, "dask config cloudprovider.ecs.region_name"
+    session = _session(settings)
+    region = session.get_config_variable("region")
+    if not region:
+        return None, "not set"
+    if os.environ.get("AWS_DEFAULT_REGION") == region:
+        return region, "AWS_DEFAULT_REGION, as boto3 uses it"
+    return region, f"AWS profile {session.profile or 'default'!r}, as boto3 uses it"
 
 
 def _session_and_region(settings: FargateSettings) -> tuple[Any, str]:

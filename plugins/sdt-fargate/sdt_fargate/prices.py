@@ -18,6 +18,9 @@ PRICES = Prices(
     where="us-east-1, us-east-2, us-west-2",
     spot=SPOT_PRICES,
 )
+#: The region a plan prices when none is set: us-east-1, the first of the table.
+UNSET_REGION_PRICED_AS = "us-east-1"
+
 #: region -> (USD per vCPU-hour, USD per GB-hour of memory), on-demand
 RATES: dict[str, tuple[float, float]] = {
     "us-east-1": (0.04048, 0.004445),

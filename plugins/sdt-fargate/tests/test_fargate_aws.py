@@ -255,7 +255,7 @@ def test_plan_prints_the_resources_and_their_cost_and_creates_nothing(inventory)
         f"  scheduler: 1 x Fargate task, 1 vCPU, 4 GiB ({scheduler:.4f}/h each)",
         f"  workers: 10 x Fargate task, 4 vCPU, 16 GiB ({worker:.4f}/h each; on spot {spot:.4f}/h)",
         f"  image: {IMAGE}",
-        "  region/location: us-east-1",
+        "  region/location: us-east-1 (from region_name)",
         "  network: private IPs only, a new security group open only to the cluster's own tasks",
         "  TLS: on",
     ]

@@ -145,6 +145,43 @@ def test_plan_shows_spot_and_on_demand_prices_side_by_side_and_costs_spot_with_s
     assert as_json["on_demand_cost_per_hour"] == pytest.approx(10 * worker + scheduler)
 
 
+def test_plan_without_a_region_prices_the_region_boto3_would_use_and_says_where_it_came_from(tmp_path):
+    import os
+
+    from sdt_fargate.prices import RATES
+
+    profile = tmp_path / "config"
+    profile.write_text("[default]\nregion = us-east-2\n")
+
+    def plan(**env: str) -> tuple[str, str]:
+        """The plan's region line and cost line, with only `env` of AWS's settings."""
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        clean |= {"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}
+        result = subprocess.run(
+            [str(SDT), "plan", "fargate"], capture_output=True, text=True, timeout=120, env=clean | env
+        )
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        region = next(line for line in lines if line.startswith("  region/location: "))
+        return region.removeprefix("  region/location: "), next(line for line in lines if line.startswith("Estimated"))
+
+    def cost(region: str) -> str:  # the default plan: 2 workers of 4 vCPU, 16 GiB; a scheduler of 1 vCPU, 4 GiB
+        per_vcpu, per_gb = RATES[region]
+        return f"Estimated cost: {2 * (4 * per_vcpu + 16 * per_gb) + per_vcpu + 4 * per_gb:.2f} USD per hour"
+
+    where, estimate = plan(AWS_DEFAULT_REGION="us-west-2")
+    assert where == "us-west-2 (from AWS_DEFAULT_REGION, as boto3 uses it)"
+    assert estimate.startswith(cost("us-west-2"))
+    where, estimate = plan(AWS_CONFIG_FILE=str(profile))
+    assert where == "us-east-2 (from AWS profile 'default', as boto3 uses it)"
+    assert estimate.startswith(cost("us-east-2"))
+    where, estimate = plan()
+    assert where == (
+        "not set: priced as us-east-1; a start needs it (no AWS region; set region_name=... or AWS_DEFAULT_REGION)"
+    )
+    assert estimate.startswith(cost("us-east-1"))
+
+
 class NoSpotCapacity:
     """A real ECS client (moto's) except that Fargate Spot has no capacity: its `run_task` on
     FARGATE_SPOT answers as AWS does then, with no task and a failure (moto cannot be made to
