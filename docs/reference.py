@@ -84,7 +84,7 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         "left behind: the answer of the `clean_up` hook. `GracefulStop`, delivered by a plug's "
         "`worker_plugins` hook, retires a worker told to stop.",
         "sdt_core",
-        ["idle_timeout", "idle_environment", "IDLE_PRELOAD", "Leftover", "GracefulStop"],
+        ["idle_timeout", "idle_environment", "IDLE_PRELOAD", "Leftover", "GracefulStop", "NannyGracefulStop"],
     ),
     ("Data plugs", "", "sdt_core", ["DataPlug", "DATA_GROUP"]),
     (

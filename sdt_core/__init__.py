@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from sdt_core.job.runner import run
     from sdt_core.output.summary import RunSummary
     from sdt_core.output.terminal import Terminal
-    from sdt_core.plugs.graceful import GracefulStop
+    from sdt_core.plugs.graceful import GracefulStop, NannyGracefulStop
     from sdt_core.plugs.leftovers import Leftover
     from sdt_core.plugs.plan import ClusterPlan, Machines, Prices
 
@@ -40,6 +40,7 @@ _LAZY = {
     "ClusterPlan": "sdt_core.plugs.plan",
     "Leftover": "sdt_core.plugs.leftovers",
     "GracefulStop": "sdt_core.plugs.graceful",
+    "NannyGracefulStop": "sdt_core.plugs.graceful",
     "Machines": "sdt_core.plugs.plan",
     "Prices": "sdt_core.plugs.plan",
     "DATA_GROUP": "sdt_core.dataplugs",
@@ -76,6 +77,7 @@ __all__ = [
     "Host",
     "Leftover",
     "Machines",
+    "NannyGracefulStop",
     "Options",
     "PlugInfo",
     "PlugUnusableError",

@@ -168,3 +168,57 @@ def test_a_worker_whose_azure_spot_vm_is_preempted_retires_and_every_key_gets_on
     assert {row["status"] for row in rows} == {"ok"}
     workers = json.loads((out / RUN).read_text())["workers"]
     assert [count for _, count in workers][-1] == 1, workers  # it left; the other did the rest
+
+
+@pytest.mark.parametrize("graceful", [True, False])
+def test_a_nanny_told_to_stop_has_its_worker_retired_first_so_no_result_is_computed_again(tmp_path, graceful):
+    """SIGTERM to `dask worker` (a Fargate task's first process) reaches only its nanny."""
+    import subprocess
+    import sys
+
+    import distributed
+    from distributed import Client, LocalCluster
+
+    from sdt_core import NannyGracefulStop
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+
+    def mark(i):  # pickled by value: the `dask worker` process need not import the tests
+        import os
+        import pathlib
+
+        (pathlib.Path(str(runs)) / f"{i}.{os.getpid()}.{os.urandom(4).hex()}").touch()
+        return i * 10
+
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, memory_limit="1GiB", host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        if graceful:
+            client.register_plugin(NannyGracefulStop())  # also sent to nannies that join later
+        command = [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address]
+        command += ["--nthreads", "1", "--memory-limit", "1GiB", "--name", "cli", "--no-dashboard"]
+        with open(tmp_path / "cli.log", "w") as log:
+            cli = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            client.wait_for_workers(2, timeout=60)
+            there = next(a for a, w in client.scheduler_info()["workers"].items() if w["name"] == "cli")
+            held = client.map(mark, range(6), workers=[there], allow_other_workers=True, pure=False)
+            distributed.wait(held)
+            assert set().union(*client.who_has(held).values()) == {there}  # every result held by the nanny's worker
+            cli.send_signal(signal.SIGTERM)  # to the nanny only, as a container's init passes it on
+            assert cli.wait(timeout=60) == 0
+            assert client.gather(held) == [i * 10 for i in range(6)]
+        finally:
+            if cli.poll() is None:
+                cli.kill()
+                cli.wait()
+    computed = sorted(int(path.name.split(".")[0]) for path in runs.iterdir())
+    if graceful:  # handed over before the worker closed
+        assert computed == list(range(6)), (tmp_path / "cli.log").read_text()
+    else:  # lost with the worker: what the plugin prevents
+        assert computed == sorted(2 * list(range(6)))
+    assert ("retiring its worker" in (tmp_path / "cli.log").read_text()) is graceful

@@ -77,9 +77,9 @@ def workers_share_files(settings: AzureSettings) -> bool:
 def worker_plugins(settings: AzureSettings) -> list[object]:
     """A worker told to stop (SIGTERM) retires gracefully; on Spot VMs, also when Azure schedules
     the VM's eviction (dask-cloudprovider's plugin polls the VM's scheduled events, Preempt)."""
-    from sdt_core import GracefulStop
+    from sdt_core import GracefulStop, NannyGracefulStop
 
-    plugins: list[object] = [GracefulStop(restart=False)]
+    plugins: list[object] = [GracefulStop(restart=False), NannyGracefulStop()]  # the container's SIGTERM: its nanny
     if settings.spot:
         from dask_cloudprovider.azure import AzurePreemptibleWorkerPlugin
 

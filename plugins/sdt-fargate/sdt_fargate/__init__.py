@@ -137,6 +137,16 @@ def make_cluster(settings: FargateSettings) -> FargateCluster:
 
 
 @hookimpl
+def worker_plugins(settings: FargateSettings) -> list[object]:
+    """A worker told to stop retires gracefully. Fargate (Spot's 2-minute notice, a task
+    stopped) sends SIGTERM to the container's first process, `dask worker`'s nanny: its
+    plugin has the scheduler retire the worker before the nanny closes."""
+    from sdt_core import GracefulStop, NannyGracefulStop
+
+    return [GracefulStop(restart=False), NannyGracefulStop()]
+
+
+@hookimpl
 def clean_up(settings: FargateSettings, older_than: float | None, dry_run: bool) -> list[Leftover]:
     """What killed starts left in the region: tasks, ECS clusters, task definitions, IAM roles,
     security groups and log groups tagged `sdt-core-start`."""

@@ -96,6 +96,16 @@ def test_a_log_group_kept_at_close_is_no_longer_the_starts_and_clean_leaves_it(i
     assert sdt("clean", "fargate").stdout == "Nothing left behind by starts of plug 'fargate'.\n"
 
 
+def test_the_workers_of_a_start_retire_gracefully_when_fargate_stops_their_task(inventory, scheduler):
+    """Fargate's SIGTERM reaches `dask worker`'s nanny (tests/test_scaling.py shows what the plugin does there)."""
+    with get_plug("fargate", **SMALL, tls=False, scheduler_address=scheduler) as client:
+        registered = client.run_on_scheduler(
+            lambda dask_scheduler: (sorted(dask_scheduler.worker_plugins), sorted(dask_scheduler.nanny_plugins))
+        )
+    workers, nannies = registered
+    assert "sdt-graceful-stop" in workers and nannies == ["sdt-graceful-stop-nanny"]  # beside distributed's own
+
+
 def test_the_idle_rule_and_spot_reach_the_scheduler_task(inventory, monkeypatch):
     """The start runs its scheduler task on moto, which runs no container: the task's ECS record
     is kept and the start ends there (the cluster would connect to a made-up address)."""
