@@ -112,12 +112,25 @@ class _LogFilter(logging.Filter):
         return record.levelno >= logging.WARNING or record.name.startswith("sdt")
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """sdt's one root handler: it writes to the `sys.stderr` of the moment (a redirect, a capture)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        self.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        self.addFilter(_LogFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    handler.addFilter(_LogFilter())
+    """sdt's handler on the root logger, once however often `main()` runs in a process."""
     root = logging.getLogger()
-    root.addHandler(handler)
+    for earlier in [h for h in root.handlers if isinstance(h, _Stderr)]:
+        root.removeHandler(earlier)
+    root.addHandler(_Stderr())
     root.setLevel(logging.INFO)
 
 

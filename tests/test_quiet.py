@@ -338,3 +338,18 @@ def test_logs_of_a_run_whose_worker_died_are_read_from_the_live_workers_at_once(
     assert "could not be read" not in run_log
     check_logs(tmp_path / "out", workers=1)
     assert seconds < 30 + 60, seconds  # no connection timeout (30 s) on top of a run of seconds
+
+
+def test_main_in_one_process_keeps_one_handler_and_writes_to_the_stderr_of_the_moment(capsys):
+    from sdt_core.cli import main
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    for _ in range(3):
+        with pytest.raises(SystemExit):
+            main(["plugs", "--help"])
+    added = [h for h in root.handlers if h not in before]
+    assert len(added) == 1
+    capsys.readouterr()
+    logging.getLogger("sdt_core.test").warning("after the captures changed")
+    assert capsys.readouterr().err == "WARNING: after the captures changed\n"
