@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from distributed import WorkerPlugin
 
 from sdt_core import ClusterPlan, DataPlug, Machines, Prices, Settings, hookimpl, setting
 
@@ -21,6 +22,7 @@ class PricedSettings(Settings):
     scheduler_price: float = setting(36.0, "USD per scheduler-hour.")
     processes: bool = setting(False, "Workers in their own processes.")
     azure_events: str | None = setting(None, "URL of a stand-in for Azure's scheduled events endpoint.")
+    settled: bool = setting(False, "Workers take tasks once their memory monitor looked (paused ones stay paused).")
 
 
 @hookimpl
@@ -45,12 +47,29 @@ def make_cluster(settings):
 
 @hookimpl
 def worker_plugins(settings):
-    """With `azure_events`: the plugin the azure plug gives Spot VMs, polling that URL instead."""
-    if settings.azure_events is None:
-        return None
-    from dask_cloudprovider.azure import AzurePreemptibleWorkerPlugin
+    """With `azure_events`: the plugin the azure plug gives Spot VMs, polling that URL instead.
+    With `settled`: `Settled`."""
+    plugins = [Settled()] if settings.settled else []
+    if settings.azure_events is not None:
+        from dask_cloudprovider.azure import AzurePreemptibleWorkerPlugin
 
-    return [AzurePreemptibleWorkerPlugin(poll_interval_s=0.2, metadata_url=settings.azure_events)]
+        plugins.append(AzurePreemptibleWorkerPlugin(poll_interval_s=0.2, metadata_url=settings.azure_events))
+    return plugins or None
+
+
+class Settled(WorkerPlugin):
+    """A worker plugin: its setup returns once the worker's memory monitor has paused it, or
+    after 5 s (the check before the first key then finds a worker over its limit paused)."""
+
+    name = "tests-settled"
+
+    async def setup(self, worker):
+        import asyncio
+
+        for _ in range(50):
+            if worker.status.name == "paused":
+                return
+            await asyncio.sleep(0.1)
 
 
 @hookimpl

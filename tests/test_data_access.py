@@ -163,3 +163,25 @@ def test_workers_without_the_stores_endpoint_end_the_run_in_one_line(sdt, aws, t
     ]
     assert "Traceback" not in result.stderr
     assert [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()] == []
+
+
+def test_workers_all_paused_for_memory_end_the_run_in_one_line_instead_of_waiting(tmp_path, monkeypatch):
+    """In-process workers of 50 MiB: this process's memory is theirs, so they pause at once."""
+    import time
+
+    import dask.config
+
+    from sdt_core.job import access
+
+    from .priced import Numbered
+
+    monkeypatch.setattr(access, "PAUSED_GRACE", 3.0)  # the check would otherwise wait its 600 s
+    started = time.monotonic()
+    settings = {"workers": 1, "threads": 1, "memory": 0.05, "processes": False, "settled": True}
+    with pytest.raises(SdtError) as refused, dask.config.set({access.TIMEOUT_CONFIG: 40}):
+        run(Numbered(systems=2), plug="tests.priced", settings=settings, out=tmp_path / "out", report=False)
+    assert time.monotonic() - started < 40
+    message = str(refused.value)
+    assert message.startswith("every worker is paused for memory before the first key (using ")
+    assert message.endswith("GiB limit): give each worker more memory (--memory); nothing was run")
+    assert "of a 0.05 GiB limit" in message

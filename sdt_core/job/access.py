@@ -18,6 +18,10 @@ log = logging.getLogger(__name__)
 #: Dask config: seconds the check on a worker may take (workers still starting included).
 TIMEOUT_CONFIG = "sdt.data-check-timeout"
 TIMEOUT_DEFAULT = 600.0
+#: Seconds between looks at the workers while the check waits, and how long every worker may
+#: stay paused for memory before the run ends (a worker paused that long takes no key).
+CHECK_STEP = 2.0
+PAUSED_GRACE = 30.0
 WHERE_TO = "an object store (s3://BUCKET/PREFIX, az://CONTAINER/PREFIX) or a file system the workers share"
 
 
@@ -89,7 +93,7 @@ def check_on_worker(client: Any, packed: bytes, key: tuple[Any, ...], where: str
     timeout = parse_timedelta(dask.config.get(TIMEOUT_CONFIG, default=TIMEOUT_DEFAULT), default="s")
     future = client.submit(reach_from_worker, key, packed, pure=False)
     try:
-        problem = future.result(timeout=timeout)
+        problem = _answer(client, future, timeout)
     except TimeoutError:
         raise SdtError(
             f"no worker reached {where} within {timeout:g} s; check that the workers started "
@@ -102,6 +106,37 @@ def check_on_worker(client: Any, packed: bytes, key: tuple[Any, ...], where: str
             f"the workers cannot read {where}: {mask_credentials(problem)}; nothing was run. "
             f"Give them data they can reach: {WHERE_TO}, with the credentials they need"
         )
+
+
+def _answer(client: Any, future: Any, timeout: float) -> str | None:
+    """The check's answer within `timeout`; SdtError once every worker stayed paused for
+    memory `PAUSED_GRACE` seconds (none could take it: the wait would be in vain)."""
+    import time
+
+    from distributed import wait
+
+    from sdt_core.job.watchdog import paused_workers
+
+    deadline, paused_since = time.monotonic() + timeout, None
+    while True:
+        try:
+            wait(future, timeout=min(CHECK_STEP, max(0.0, deadline - time.monotonic())))
+            return future.result()  # type: ignore[no-any-return]
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+        paused = paused_workers(client)
+        if not paused or len(paused) < len(client.nthreads()):
+            paused_since = None
+            continue
+        paused_since = paused_since or time.monotonic()
+        if time.monotonic() - paused_since >= PAUSED_GRACE:
+            used = max(w["memory"] for w in paused.values()) / 2**30
+            limit = min(w["limit"] for w in paused.values()) / 2**30
+            raise SdtError(
+                f"every worker is paused for memory before the first key (using {used:.2f} GiB of a "
+                f"{limit:.2f} GiB limit): give each worker more memory (--memory); nothing was run"
+            )
 
 
 def _shown(key: tuple[Any, ...]) -> str:
