@@ -182,10 +182,9 @@ def fargate_cost(seconds_per_system_year: float, exact: bool, system_years: floa
     if memory > 30:  # the largest 4 vCPU task: fewer keys at once per task
         threads = 3 if worker_memory_gib(3, exact=exact) <= 30 else 2
         memory = 30
-    settings = registry().settings(
-        "fargate", {"workers": 10, "threads": threads, "memory": float(memory), "region_name": "us-east-1"}
-    )
-    plan = registry().plan("fargate", settings)
+    given = {"workers": 10, "threads": threads, "memory": float(memory), "region_name": "us-east-1"}
+    plan = registry().plan("fargate", registry().settings("fargate", given))
+    spot = registry().plan("fargate", registry().settings("fargate", given | {"spot": True}))
     workers = next(m for m in plan.machines if m.role == "workers")
     hours = system_years * seconds_per_system_year / 3600 / (workers.count * threads)
     return {
@@ -193,6 +192,7 @@ def fargate_cost(seconds_per_system_year: float, exact: bool, system_years: floa
         "worker_task": f"4 vCPU, {memory} GiB, {threads} threads",
         "hours_on_10_workers": hours,
         "usd": hours * plan.cost_per_hour,
+        "usd_spot": hours * spot.cost_per_hour,  # workers on Fargate Spot, the scheduler on-demand
         "prices_taken": plan.prices.taken,
     }
 
@@ -467,7 +467,8 @@ def fast_path_lines(results: dict[str, Any]) -> list[str]:
             c = results["fast_pipeline"]["fargate"][mode]
             lines.append(
                 f"| 1,000 system-years on Fargate ({mode}), `sdt plan` prices of {c['prices_taken']} | "
-                f"{c['usd']:.2f} USD, {c['hours_on_10_workers']:.2f} h on 10 tasks of {c['worker_task']} | |"
+                f"{c['usd']:.2f} USD on-demand, {c['usd_spot']:.2f} USD with workers on spot; "
+                f"{c['hours_on_10_workers']:.2f} h on 10 tasks of {c['worker_task']} | |"
             )
     if "fast_loss" in results:
         r = results["fast_loss"]
