@@ -8,6 +8,8 @@ import pytest
 
 from sdt_core import SdtError, run
 from sdt_core.cli import main
+from sdt_core.output.report.frames import read_run
+from sdt_core.output.report.page import layout
 from sdt_core.output.results import LOG, RUN
 
 from .priced import Numbered
@@ -33,6 +35,12 @@ def test_each_row_records_its_cost_and_run_json_the_total(tmp_path):
     assert cost["keys_usd"] == pytest.approx(summary.cost_usd, abs=1e-5)
     assert cost["cluster_usd"] > 0  # the scheduler and the worker for the time the cluster was up
     assert (cost["worker_usd_per_hour"], cost["cluster_usd_per_hour"], cost["max_cost_usd"]) == (3600.0, 3636.0, None)
+    page = layout(read_run(tmp_path / "out"))  # the report shows the total and the workers over time
+    summary = page.select_one({"name": "cost-summary"}).text
+    assert f"the keys cost {cost['keys_usd']:,.4f} USD, the cluster {cost['cluster_usd']:,.4f} USD" in summary
+    steps = page.select_one({"name": "worker-count-chart"}).renderers[0].data_source.data
+    assert list(steps["y"][:-1]) == [count for _, count in json.loads((tmp_path / "out" / RUN).read_text())["workers"]]
+    assert steps["y"][0] == 1  # the one worker of SMALL
 
 
 def test_the_budget_stops_new_keys_and_the_rest_get_a_row_saying_so_then_resume_goes_on(tmp_path, capsys):

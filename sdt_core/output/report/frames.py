@@ -271,6 +271,29 @@ def timeline(tables: RunTables) -> pd.DataFrame:
     return frame[columns].reset_index(drop=True)
 
 
+def worker_counts(tables: RunTables) -> pd.DataFrame:
+    """run.json's `workers`: the cluster's workers over the run (`seconds`, `workers` at each change)."""
+    points = tables.run.get("workers")
+    valid = [
+        (float(p[0]), int(p[1]))
+        for p in (points if isinstance(points, list) else [])
+        if isinstance(p, (list, tuple)) and len(p) == 2 and all(_finite(v) for v in p)
+    ]
+    return pd.DataFrame(valid, columns=["seconds", "workers"])
+
+
+def spend(tables: RunTables) -> dict[str, float]:
+    """run.json's `cost` (USD): the keys', the cluster's for the time it was up, the budget; {} without prices."""
+    cost = tables.run.get("cost")
+    if not isinstance(cost, dict):
+        return {}
+    return {name: float(cost[name]) for name in ("keys_usd", "cluster_usd", "max_cost_usd") if _finite(cost.get(name))}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def per_key(tables: RunTables) -> pd.DataFrame:
     """Every key's last row: key, status, stage, error, the analysis's fields, then sdt-core's."""
     keys = tables.keys.drop(columns=["earlier"])

@@ -170,13 +170,35 @@ def cost_section(tables: RunTables, keys: Table) -> list[LayoutDOM]:
     slowest = runs.sort_values("total_s", ascending=False).head(SLOWEST)
     slow = table(slowest[["key", "total_s", "peak_memory_mb", "worker", "status"]], "slowest", height=220)
     link_keys(slow.source, keys)
+    money = frames.spend(tables)
+    if money:
+        summary += (
+            f"; the keys cost {money.get('keys_usd', 0):,.4f} USD, the cluster {money.get('cluster_usd', 0):,.4f} USD "
+            "for the time it was up (scheduler and idle workers included)"
+        )
+        if "max_cost_usd" in money:
+            summary += f", of a --max-cost of {money['max_cost_usd']:g} USD"
+    counts = frames.worker_counts(tables)
+    over_time = [_worker_counts(counts, span)] if not counts.empty else []
     return [
         *items,
         note(summary + ".", "cost-summary"),
         row(_time_and_memory(source), _workers(source, runs)),
+        *over_time,
         note(f"The {len(slowest)} slowest keys (click a key for its row)."),
         slow.layout,
     ]
+
+
+def _worker_counts(counts: pd.DataFrame, span: float) -> figure:
+    """The cluster's workers over the run (run.json's `workers`), a step at each change."""
+    seconds = [*counts["seconds"], max(float(counts["seconds"].iloc[-1]), span)]
+    workers = [*counts["workers"], int(counts["workers"].iloc[-1])]
+    plot = chart("worker-count-chart", title="workers over time", width=500, height=220, tools="reset")
+    plot.step(seconds, workers, mode="after", line_width=2)
+    plot.y_range.start = 0
+    plot.xaxis.axis_label, plot.yaxis.axis_label = "seconds since the cluster was ready", "workers"
+    return plot
 
 
 def _timeline_data(runs: pd.DataFrame) -> dict[str, Any]:
