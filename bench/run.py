@@ -431,8 +431,27 @@ def table(results: dict[str, Any]) -> str:
             f"| start overhead vs Client(LocalCluster(...)) | {fmt(s['ratio'])} x "
             f"({s['seconds']['ours']['median']:.2f} vs {s['seconds']['raw']['median']:.2f} s) | <= 1.1 |"
         )
+    lines += tail_lines(results)
     lines += data_lines(results)
     return "\n".join(lines) + "\n" + stage_table(results)
+
+
+def tail_lines(results: dict[str, Any]) -> list[str]:
+    """The long-tail run: fixed 2 workers, --adapt 1:2, and SIGTERM to a worker every few seconds."""
+    if "tail" not in results:
+        return []
+    t = results["tail"]
+    fixed, adapt, stopped = t["tail-fixed"], t["tail-adapt"], t["tail-sigterm"]
+    keys = fixed["rows"]
+    return [
+        f"| long tail, {keys} keys: worker-seconds held / busy, --adapt 1:2 vs fixed 2 workers | "
+        f"{adapt['held_per_busy']:.2f} vs {fixed['held_per_busy']:.2f} | <= 1.15, and below fixed |",
+        f"| long tail: wall time, --adapt 1:2 / fixed 2 workers | {t['adapt_wall_ratio']:.2f} x "
+        f"({adapt['seconds']:.1f} s vs {fixed['seconds']:.1f} s) | <= 1.1 |",
+        f"| long tail with SIGTERM to a worker every 4 s ({stopped['sigterms']} sent): keys once each; wall overhead | "
+        f"{stopped['unique_keys']} of {keys} keys, {stopped['rows']} rows, {stopped['ok']} ok; "
+        f"{t['sigterm_wall_overhead']:+.0%} | every key once |",
+    ]
 
 
 def equality(r: dict[str, Any], repeats: int) -> str:
