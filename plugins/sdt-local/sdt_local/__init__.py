@@ -224,20 +224,24 @@ def make_cluster(settings: LocalSettings) -> LocalCluster:
 
 
 SERVER_SETUP = "sdt_local.forkserver"
+SERVER_WARM = "sdt_local.warm"
 SAFE_PATH = "PYTHONSAFEPATH"
 
 
 def _ignoring_interrupts() -> bool:
     """Start the server worker processes are forked from (`METHOD` forkserver) with SIGINT and
-    SIGHUP ignored; it removes its socket when it ends (`SERVER_SETUP`).
+    SIGHUP ignored; it removes its socket when it ends (`SERVER_SETUP`); unless dask config
+    `sdt.warm-workers` is false, it imports what keys need before it forks any (`SERVER_WARM`).
 
     The workers inherit it: a Ctrl-C in a terminal goes to the whole process group, and the
     workers would each print a traceback; sdt closes them instead. Nothing if another method
-    is set; a server that runs already keeps how it started.
+    is set; a server that runs already keeps how it started (warm or not).
     Whether workers are forked from that server: they then get this process's environment as
     it is now (the server keeps the one it started with).
     """
     import dask.config
+
+    from sdt_core.job.warm import warm_workers
 
     if dask.config.get(METHOD) != "forkserver":
         return False
@@ -246,8 +250,11 @@ def _ignoring_interrupts() -> bool:
     # The server imports this module before it starts serving. Setting SIGINT to SIG_IGN here
     # instead, around its start, lost a Ctrl-C that came in that moment: the run went on.
     preload = list(getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or ["__main__"])
-    if SERVER_SETUP not in preload:
-        multiprocessing.set_forkserver_preload([*preload, SERVER_SETUP])
+    wanted = [name for name in preload if name not in (SERVER_SETUP, SERVER_WARM)] + [SERVER_SETUP]
+    if warm_workers():  # after SERVER_SETUP: a Ctrl-C during its seconds of imports is ignored too
+        wanted.append(SERVER_WARM)
+    if wanted != preload:
+        multiprocessing.set_forkserver_preload(wanted)
     with _safe_path():
         multiprocessing.forkserver.ensure_running()
     return True
