@@ -19,6 +19,7 @@ from sdt_core import (
     check_exposure,
     hookimpl,
     setting,
+    warm_workers,
     worker_memory_gib,
 )
 
@@ -240,8 +241,6 @@ def _ignoring_interrupts() -> bool:
     it is now (the server keeps the one it started with).
     """
     import dask.config
-
-    from sdt_core.job.warm import warm_workers
 
     if dask.config.get(METHOD) != "forkserver":
         return False
