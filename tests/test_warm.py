@@ -67,15 +67,27 @@ def test_local_workers_are_forked_warm_from_a_server_that_imported_what_keys_nee
     assert state == dict.fromkeys([*PAID, sdt_local.SERVER_WARM], True)  # SERVER_WARM: only the server imports it
 
 
+def thread_pools() -> dict[str, int]:
+    """On a worker: the threads of each BLAS and OpenMP library it has loaded."""
+    from threadpoolctl import threadpool_info
+
+    return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+
+
+def test_warm_workers_run_one_blas_and_openmp_thread_as_dask_sets_for_a_worker(local):
+    (pools,) = local.run(thread_pools).values()
+    assert len(pools) >= 2 and set(pools.values()) == {1}, pools  # loaded by the server: two threads each before
+
+
 def test_the_forkserver_preloads_the_warm_up_only_when_it_is_on(monkeypatch):
     server = multiprocessing.forkserver._forkserver
     monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: None)  # this session's server stays
     monkeypatch.setattr(server, "_preload_modules", ["__main__", sdt_local.SERVER_SETUP, sdt_local.SERVER_WARM])
     with dask.config.set({sdt_local.METHOD: "forkserver", WARM_CONFIG: False}):
-        assert sdt_local._ignoring_interrupts()
+        assert sdt_local._ignoring_interrupts({})
     assert server._preload_modules == ["__main__", sdt_local.SERVER_SETUP]
     with dask.config.set({sdt_local.METHOD: "forkserver", WARM_CONFIG: True}):
-        assert sdt_local._ignoring_interrupts()
+        assert sdt_local._ignoring_interrupts({})
     assert server._preload_modules == ["__main__", sdt_local.SERVER_SETUP, sdt_local.SERVER_WARM]
 
 
