@@ -241,12 +241,26 @@ def bench_first_key(repeats: int, keys: int) -> dict[str, Any]:
     runs = {"warm": warm, "cold": cold}
     return {
         "keys": keys,
+        "differences": [unequal(w["rows"], c["rows"]) for w, c in zip(warm, cold, strict=True)],
         "ok": {name: [r["ok"] for r in results] for name, results in runs.items()},
         **{
             figure: {name: stats([r[figure] for r in results]) for name, results in runs.items()}
             for figure in ("overhead_s", "first_key_s", "warm_key_s", "seconds", "wall_s")
         },
     }
+
+
+def unequal(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[str]:
+    """The result fields of two runs of the same keys that are not identical (no tolerance), as text."""
+    from sdt_core.acceleration.equivalence import is_result_field
+
+    by_key = [{str(row["key"]): row for row in rows} for rows in (a, b)]
+    return [
+        f"{key} {field}"
+        for key in sorted({*by_key[0], *by_key[1]})
+        for field in sorted({*by_key[0].get(key, {}), *by_key[1].get(key, {})})
+        if is_result_field(field) and by_key[0].get(key, {}).get(field) != by_key[1].get(key, {}).get(field)
+    ]
 
 
 def first_key_lines(results: dict[str, Any]) -> list[str]:
@@ -259,6 +273,13 @@ def first_key_lines(results: dict[str, Any]) -> list[str]:
         f"not | {fmt(r['overhead_s']['warm'], ' s')} vs {fmt(r['overhead_s']['cold'], ' s')} | <= 0.5 s |",
         f"| run wall time, start included, warm workers vs not | {fmt(r['wall_s']['warm'], ' s', 1)} vs "
         f"{fmt(r['wall_s']['cold'], ' s', 1)} | |",
+        "| results, warm workers vs not | "
+        + (
+            f"DIFFERENT: {'; '.join(d for run in r['differences'] for d in run)[:300]}"
+            if any(r["differences"])
+            else f"identical, {r['keys']} keys, {len(r['differences'])} run pairs"
+        )
+        + " | identical |",
     ]
 
 

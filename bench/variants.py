@@ -160,6 +160,7 @@ def first_key(args: argparse.Namespace) -> dict[str, Any]:
         "first_key_s": first["total_s"],
         "warm_key_s": warm_s,
         "overhead_s": first["total_s"] - warm_s,
+        "rows": rows,
     }
 
 
