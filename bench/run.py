@@ -46,6 +46,7 @@ TINY = {
     "loss_key": "synthetic-000",
     "stage_keys": ["synthetic-000"],
     "tail_keys": 6,
+    "first_keys": 2,
 }
 TINY_VARIANT_OPTIONS = ["--sample", "real=false", "--sample", "lengths=[20]", "--workers", "1"]
 
@@ -96,13 +97,21 @@ def side_by_side(
     repeats: int, a: list[str], b: list[str], run: Callable[[list[str]], dict[str, Any]] = measure
 ) -> tuple[list[dict], list[dict]]:
     """`repeats` runs of each, in the order a b, b a, a b, ..."""
-    first, second = [], []
-    for i in range(repeats):
-        pair = [(first, a), (second, b)]
-        for results, args in pair if i % 2 == 0 else reversed(pair):
-            results.append(run(args))
-            print(f"  {' '.join(args)}: {results[-1]['wall_s']:.1f} s", flush=True)
+    first, second = in_turn(repeats, [a, b], run)
     return first, second
+
+
+def in_turn(
+    repeats: int, variants: list[list[str]], run: Callable[[list[str]], dict[str, Any]] = measure
+) -> list[list[dict]]:
+    """`repeats` runs of each variant, each round in the order of the last reversed (a b c, c b a, ...)."""
+    results: list[list[dict]] = [[] for _ in variants]
+    for i in range(repeats):
+        order = list(zip(results, variants, strict=True))
+        for runs, args in order if i % 2 == 0 else reversed(order):
+            runs.append(run(args))
+            print(f"  {' '.join(args)}: {runs[-1]['wall_s']:.1f} s", flush=True)
+    return results
 
 
 def efficiency(rows: list[dict], wall: float, threads: int) -> dict[str, float]:
@@ -224,6 +233,56 @@ def bench_order(repeats: int, synthetic: int) -> dict[str, Any]:
     }
 
 
+def bench_first_key(repeats: int, keys: int) -> dict[str, Any]:
+    """A worker's first key against its warm keys (one worker, `keys` one-year synthetic systems
+    in turn), with warm workers (the default) and without (`--cold`), side by side."""
+    variant = ["first-key", "--synthetic", str(keys), "--sample", "real=false"]
+    warm, cold = side_by_side(repeats, variant, [*variant, "--cold"])
+    runs = {"warm": warm, "cold": cold}
+    return {
+        "keys": keys,
+        "differences": [unequal(w["rows"], c["rows"]) for w, c in zip(warm, cold, strict=True)],
+        "ok": {name: [r["ok"] for r in results] for name, results in runs.items()},
+        **{
+            figure: {name: stats([r[figure] for r in results]) for name, results in runs.items()}
+            for figure in ("overhead_s", "first_key_s", "warm_key_s", "seconds", "wall_s")
+        },
+    }
+
+
+def unequal(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[str]:
+    """The result fields of two runs of the same keys that are not identical (no tolerance), as text."""
+    from sdt_core.acceleration.equivalence import is_result_field
+
+    by_key = [{str(row["key"]): row for row in rows} for rows in (a, b)]
+    return [
+        f"{key} {field}"
+        for key in sorted({*by_key[0], *by_key[1]})
+        for field in sorted({*by_key[0].get(key, {}), *by_key[1].get(key, {})})
+        if is_result_field(field) and by_key[0].get(key, {}).get(field) != by_key[1].get(key, {}).get(field)
+    ]
+
+
+def first_key_lines(results: dict[str, Any]) -> list[str]:
+    """The rows of the warm-up figure: the first key's overhead over a warm key, warm workers and not."""
+    if "first_key" not in results:
+        return []
+    r = results["first_key"]
+    return [
+        f"| first key's overhead over a warm key (1 worker, {r['keys']} one-year systems), warm workers vs "
+        f"not | {fmt(r['overhead_s']['warm'], ' s')} vs {fmt(r['overhead_s']['cold'], ' s')} | <= 0.5 s |",
+        f"| run wall time, start included, warm workers vs not | {fmt(r['wall_s']['warm'], ' s', 1)} vs "
+        f"{fmt(r['wall_s']['cold'], ' s', 1)} | |",
+        "| results, warm workers vs not | "
+        + (
+            f"DIFFERENT: {'; '.join(d for run in r['differences'] for d in run)[:300]}"
+            if any(r["differences"])
+            else f"identical, {r['keys']} keys, {len(r['differences'])} run pairs"
+        )
+        + " | identical |",
+    ]
+
+
 def on_fresh_cluster(variant: str, keys: int) -> list[str]:
     """Arguments of a scale variant, to run against a 2-worker cluster started for it alone."""
     return [variant, "--keys", str(keys), "--address", "{fresh}"]
@@ -311,11 +370,14 @@ def bench_discovery(repeats: int) -> dict[str, Any]:
 
 
 def bench_start(repeats: int) -> dict[str, Any]:
-    ours, raw = side_by_side(repeats * 2, ["start-ours"], ["start-raw"])
-    ratio = [o["seconds"] / r["seconds"] for o, r in zip(ours, raw, strict=True)]
+    """The local plug's start against a bare LocalCluster's, its workers not warmed up (sdt's own
+    overhead), and the start with warm workers (the default: SDT's imports move into it)."""
+    cold, raw, warm = in_turn(repeats * 2, [["start-ours", "--cold"], ["start-raw"], ["start-ours"]])
+    ratio = [o["seconds"] / r["seconds"] for o, r in zip(cold, raw, strict=True)]
     return {
-        "seconds": {"ours": stats([o["seconds"] for o in ours]), "raw": stats([r["seconds"] for r in raw])},
+        "seconds": {name: stats([o["seconds"] for o in runs]) for name, runs in (("ours", cold), ("raw", raw))},
         "ratio": stats(ratio),
+        "warm_seconds": stats([w["seconds"] for w in warm]),
     }
 
 
@@ -428,9 +490,12 @@ def table(results: dict[str, Any]) -> str:
     if "start" in results:
         s = results["start"]
         lines.append(
-            f"| start overhead vs Client(LocalCluster(...)) | {fmt(s['ratio'])} x "
+            f"| start overhead vs Client(LocalCluster(...)), workers not warmed up | {fmt(s['ratio'])} x "
             f"({s['seconds']['ours']['median']:.2f} vs {s['seconds']['raw']['median']:.2f} s) | <= 1.1 |"
         )
+        if "warm_seconds" in s:
+            lines.append(f"| start with warm workers (SDT's imports done in it) | {fmt(s['warm_seconds'], ' s')} | |")
+    lines += first_key_lines(results)
     lines += tail_lines(results)
     lines += data_lines(results)
     return "\n".join(lines) + "\n" + stage_table(results)
@@ -546,6 +611,7 @@ def main() -> None:
     )
     parser.add_argument("--only", nargs="*", help="only these figures [default: every figure]")
     parser.add_argument("--tail-keys", type=int, default=40, help="keys of the long-tail and SIGTERM figures")
+    parser.add_argument("--first-keys", type=int, default=5, help="systems of the first-key figure (>= 2)")
     parser.add_argument("--data-systems", type=int, default=4, help="systems of the data loading figures")
     parser.add_argument("--data-days", type=int, default=365, help="days of each of them")
     parser.add_argument("--data-keys", type=int, default=100_000, help="systems of the key listing figure")
@@ -595,6 +661,7 @@ def main() -> None:
         "data_loading": lambda: bench_data_loading(args.repeats, args.data_systems, args.data_days),
         "data_listing": lambda: bench_data_listing(args.data_keys),
         "tail": lambda: bench_tail(args.tail_keys),
+        "first_key": lambda: bench_first_key(args.repeats, args.first_keys),
     }
     unknown = sorted(set(args.only or ()) - set(benches))
     if unknown:

@@ -130,6 +130,40 @@ def _no_loss_analysis() -> None:
     solardatatools.DataHandler.run_loss_factor_analysis = skipped
 
 
+def first_key(args: argparse.Namespace) -> dict[str, Any]:
+    """One worker of 1 thread runs the systems in turn: how much longer its first key took than
+    the median of the others (warm keys). With `--cold`, workers are not warmed up before their
+    first key (dask config `sdt.warm-workers` false)."""
+    import statistics
+
+    import dask.config
+
+    from sdt_core import run
+
+    with tempfile.TemporaryDirectory() as out, dask.config.set({"sdt.warm-workers": not args.cold}):
+        summary = run(
+            systems(args),
+            settings=cluster(args) | {"workers": 1},
+            out=out,
+            report=False,
+            biggest_first=False,
+            exact_sdt=args.exact,
+            progress_interval=3600,
+        )
+        rows = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines()]
+    first, *warm = sorted(rows, key=lambda row: row["start_time"])
+    warm_s = statistics.median(row["total_s"] for row in warm)
+    return {
+        "seconds": summary.seconds,
+        "ok": summary.ok,
+        "keys": len(rows),
+        "first_key_s": first["total_s"],
+        "warm_key_s": warm_s,
+        "overhead_s": first["total_s"] - warm_s,
+        "rows": rows,
+    }
+
+
 def scale_ours(args: argparse.Namespace) -> dict[str, Any]:
     from sdt_core import run
 
@@ -165,12 +199,20 @@ def scale_raw(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def start_ours(args: argparse.Namespace) -> dict[str, Any]:
+    """The local plug's start to a first task; with `--cold`, its workers not warmed up."""
     import distributed  # noqa: F401  (imports are not what is measured)
 
     from sdt_core import get_plug
 
     start = time.perf_counter()
-    plug = get_plug("local", workers=2, threads=1, memory=1, dashboard_address="127.0.0.1:0")
+    plug = get_plug(
+        "local",
+        workers=2,
+        threads=1,
+        memory=1,
+        dashboard_address="127.0.0.1:0",
+        config_overrides={"sdt.warm-workers": not args.cold},
+    )
     client = plug.init_client()
     client.submit(sum, [1, 2]).result()
     seconds = time.perf_counter() - start
@@ -292,6 +334,7 @@ VARIANTS = {
     for f in (
         runner_ours,
         runner_original,
+        first_key,
         scale_ours,
         scale_raw,
         start_ours,
@@ -314,6 +357,7 @@ if __name__ == "__main__":
     parser.add_argument("--address")
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--exact", action="store_true", help="SDT exactly as released (no fast path)")
+    parser.add_argument("--cold", action="store_true", help="workers not warmed up (sdt.warm-workers false)")
     parser.add_argument("--proof", action="store_true", help="synthetic systems of the proof set's lengths")
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--key", action="append", default=[], help="only these keys")

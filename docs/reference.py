@@ -86,6 +86,15 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         "sdt_core",
         ["idle_timeout", "idle_environment", "IDLE_PRELOAD", "Leftover", "GracefulStop", "NannyGracefulStop"],
     ),
+    (
+        "Warm workers",
+        "Each worker of a cluster sdt-core starts imports what keys need (SDT, cvxpy, pandas) before "
+        "its first key, through a worker plugin sdt-core registers itself; dask config "
+        "`sdt.warm-workers: false` turns it off. A plug whose workers are forked from a server of its "
+        "own has that server call `warm_up()` once, when `warm_workers()`, as the local plug's forkserver does.",
+        "sdt_core",
+        ["warm_workers", "warm_up"],
+    ),
     ("Data plugs", "", "sdt_core", ["DataPlug", "DATA_GROUP"]),
     (
         "Using plugs",

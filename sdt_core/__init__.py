@@ -17,6 +17,7 @@ from sdt_core.errors import (
     VersionMismatchError,
 )
 from sdt_core.job.memory import worker_memory_gib
+from sdt_core.job.warm import warm_up, warm_workers
 from sdt_core.plugs.attached import Attached
 from sdt_core.plugs.clientplug import ClientPlug, RegisteredPlug, get_plug
 from sdt_core.plugs.discovery import GROUP, PlugInfo, list_plugs
@@ -101,5 +102,7 @@ __all__ = [
     "open_data",
     "run",
     "setting",
+    "warm_up",
+    "warm_workers",
     "worker_memory_gib",
 ]

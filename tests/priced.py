@@ -118,3 +118,11 @@ def stoppable(frame):
     (Path(os.environ["SDT_TEST_PIDS"]) / f"{i}.{os.getpid()}").touch()
     time.sleep(2.0 if i == 0 else 0.3)
     return {"i": i}
+
+
+def shapley_paths(frame):
+    """SDT's paths through 5 loss factors (`enumerate_paths`, a target of the fast path): no solve, no data."""
+    from solardatatools.algorithms import loss_factor_analysis
+
+    paths = loss_factor_analysis.enumerate_paths(5, dtype=bool)
+    return {"paths": int(paths.shape[0]), "path_sum": int(paths.sum())}

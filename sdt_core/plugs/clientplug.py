@@ -17,6 +17,7 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sdt_core.errors import ClusterStartError, PlugUnusableError, SdtError
+from sdt_core.job.warm import warm_workers
 from sdt_core.plugs.attached import Attached
 from sdt_core.plugs.discovery import registry
 from sdt_core.plugs.idle import IDLE_CONFIG, install, resolve_idle_timeout
@@ -218,7 +219,11 @@ class RegisteredPlug(ClientPlug):
         return self.client
 
     def _prepare_workers(self) -> None:
-        """On a cluster the plug started: its worker plugins (`worker_plugins`), and `--adapt`."""
+        """On a cluster the plug started: its worker plugins (`worker_plugins`), sdt-core's warm-up
+        (`sdt_core.job.warm`, unless dask config `sdt.warm-workers` is false), and `--adapt`.
+
+        A scheduler the plug attached to gets none of them: a plugin registered there stays on
+        it, and on every worker that joins it, after this client is gone."""
         plugs = registry()
         if self.cluster is None:
             if self.adapt is not None:
@@ -229,6 +234,10 @@ class RegisteredPlug(ClientPlug):
             return
         for plugin in plugs.worker_plugins(self.plug, self.settings):
             self.client.register_plugin(plugin)  # type: ignore[union-attr]
+        if warm_workers():  # waits until each worker has imported what keys need
+            from sdt_core.plugs.warmup import WarmUp
+
+            self.client.register_plugin(WarmUp())  # type: ignore[union-attr]
         if self.adapt is not None:
             plugs.adapt_cluster(self.plug, self.settings, self.cluster, *self.adapt)
 

@@ -163,4 +163,6 @@ def worker_plugins(settings: Settings) -> Sequence[Any] | None:
     Optional. Registered on the plug's own clusters right after the start, so each worker,
     also one that joins later, runs them: e.g. `sdt_core.GracefulStop`, which retires a worker
     told to stop (SIGTERM) without losing its keys, or a cloud's own interruption notice.
+    sdt-core adds its own beside them: the warm-up that imports what keys need before a
+    worker's first key (`sdt_core.warm_workers`).
     """

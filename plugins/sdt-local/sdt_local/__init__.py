@@ -19,6 +19,7 @@ from sdt_core import (
     check_exposure,
     hookimpl,
     setting,
+    warm_workers,
     worker_memory_gib,
 )
 
@@ -206,7 +207,7 @@ def worker_plugins(settings: LocalSettings) -> list[Any]:
 def make_cluster(settings: LocalSettings) -> LocalCluster:
     from distributed import LocalCluster
 
-    forked = _ignoring_interrupts()
+    forked = _ignoring_interrupts(settings.env if settings.processes else {})
     kwargs = settings.backend_kwargs()
     del kwargs["insecure"]  # sdt-core's check, not a LocalCluster parameter
     if not settings.processes:
@@ -224,18 +225,21 @@ def make_cluster(settings: LocalSettings) -> LocalCluster:
 
 
 SERVER_SETUP = "sdt_local.forkserver"
+SERVER_WARM = "sdt_local.warm"
 SAFE_PATH = "PYTHONSAFEPATH"
 
 
-def _ignoring_interrupts() -> bool:
+def _ignoring_interrupts(env: dict[str, str]) -> bool:
     """Start the server worker processes are forked from (`METHOD` forkserver) with SIGINT and
-    SIGHUP ignored; it removes its socket when it ends (`SERVER_SETUP`).
+    SIGHUP ignored; it removes its socket when it ends (`SERVER_SETUP`); unless dask config
+    `sdt.warm-workers` is false, it imports what keys need before it forks any (`SERVER_WARM`).
 
     The workers inherit it: a Ctrl-C in a terminal goes to the whole process group, and the
     workers would each print a traceback; sdt closes them instead. Nothing if another method
-    is set; a server that runs already keeps how it started.
+    is set; a server that runs already keeps how it started (warm or not).
     Whether workers are forked from that server: they then get this process's environment as
-    it is now (the server keeps the one it started with).
+    it is now (the server keeps the one it started with: this process's, with `env` and what
+    Dask gives a worker at its start, `_server_environment`).
     """
     import dask.config
 
@@ -246,30 +250,51 @@ def _ignoring_interrupts() -> bool:
     # The server imports this module before it starts serving. Setting SIGINT to SIG_IGN here
     # instead, around its start, lost a Ctrl-C that came in that moment: the run went on.
     preload = list(getattr(multiprocessing.forkserver._forkserver, "_preload_modules", None) or ["__main__"])
-    if SERVER_SETUP not in preload:
-        multiprocessing.set_forkserver_preload([*preload, SERVER_SETUP])
-    with _safe_path():
+    wanted = [name for name in preload if name not in (SERVER_SETUP, SERVER_WARM)] + [SERVER_SETUP]
+    if warm_workers():  # after SERVER_SETUP: a Ctrl-C during its seconds of imports is ignored too
+        wanted.append(SERVER_WARM)
+    if wanted != preload:
+        multiprocessing.set_forkserver_preload(wanted)
+    with _server_environment(_worker_start_environment(env)):
         multiprocessing.forkserver.ensure_running()
     return True
 
 
+def _worker_start_environment(env: dict[str, str]) -> dict[str, str]:
+    """What a worker process has in its environment from its start: Dask's
+    `distributed.nanny.pre-spawn-environ` (one BLAS and OpenMP thread, ...), then `env`."""
+    import dask.config
+
+    pre_spawn = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    return {str(k): str(v) for k, v in pre_spawn.items()} | env
+
+
 @contextlib.contextmanager
-def _safe_path() -> Iterator[None]:
-    """Python started meanwhile puts no current directory on `sys.path` (PYTHONSAFEPATH, 3.11+).
+def _server_environment(env: dict[str, str]) -> Iterator[None]:
+    """Python started meanwhile has `env`, and puts no current directory on `sys.path`
+    (PYTHONSAFEPATH, 3.11+); this process's environment is as before afterwards.
 
     The forkserver runs `python -c ...`, which puts the current directory first on its path:
     a module there named like one it imports (pluggy.py beside the user's CSV files) was
     imported and run by it, and by every worker forked from it.
+
+    A native library reads its thread count from the environment once, when it is loaded:
+    Dask's nanny sets OMP_NUM_THREADS=1 and the like for a worker's start, but a forked
+    worker gets them only after its fork. The numpy, scipy and cvxpy a warm server loaded
+    had run two BLAS and OpenMP threads in each worker (one in a worker that loaded them
+    itself), so the server starts with the workers' environment.
     """
-    before = os.environ.get(SAFE_PATH)
-    os.environ[SAFE_PATH] = "1"
+    given = {SAFE_PATH: "1"} | env
+    before = {name: os.environ.get(name) for name in given}
+    os.environ.update(given)
     try:
         yield
     finally:
-        if before is None:
-            del os.environ[SAFE_PATH]
-        else:
-            os.environ[SAFE_PATH] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 class LocalClient(RegisteredPlug):

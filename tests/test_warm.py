@@ -1,0 +1,128 @@
+"""Warm workers: each worker imports what keys need before its first key (`sdt_core.job.warm`).
+
+The local plug's workers are forked from a server that imported it (`sdt_local.warm`); the
+workers of other plugs (here `tests.priced`'s LocalCluster, its workers spawned as fresh interpreters)
+import it at start through the `WarmUp` worker plugin. Dask config `sdt.warm-workers` turns
+both off.
+"""
+
+from __future__ import annotations
+
+import multiprocessing.forkserver
+import sys
+
+import dask.config
+import pytest
+import sdt_local
+
+from sdt_core import get_plug
+from sdt_core.acceleration import SUBSTITUTIONS, proven
+from sdt_core.job.task import pack, process_packed_key
+from sdt_core.job.warm import WARM_CONFIG, modules, warm_workers
+from sdt_core.plugs.imports import import_object
+
+from .priced import Numbered
+
+#: What a key of SDT's pipeline paid for at its start before workers were warm.
+PAID = ("solardatatools", "cvxpy", "pandas")
+CLUSTER = {"workers": 1, "threads": 1, "memory": 1.5}
+
+
+def imported(names: list[str]) -> dict[str, bool]:
+    """On a worker: which of `names` it has imported."""
+    return {name: name in sys.modules for name in names}
+
+
+def swapped() -> dict[str, bool]:
+    """On a worker: whether each fast-path target of an imported module is swapped (its dispatcher in place)."""
+    found = {}
+    for sub in SUBSTITUTIONS:
+        module_name, _, path = sub.target.partition(":")
+        obj = sys.modules.get(module_name)
+        if obj is None:
+            continue
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        found[sub.name] = hasattr(obj, "__sdt_substitution__")
+    return found
+
+
+@pytest.fixture(scope="module")
+def local():
+    """A client of the local plug's cluster: 1 worker process, forked from sdt's forkserver."""
+    with get_plug("local", dashboard_address="127.0.0.1:0", **CLUSTER) as client:
+        yield client
+
+
+def test_the_switch_is_on_unless_dask_config_turns_it_off():
+    assert warm_workers()
+    with dask.config.set({WARM_CONFIG: False}):
+        assert not warm_workers()
+    assert set(PAID) <= set(modules())
+    assert {s.target.partition(":")[0] for s in SUBSTITUTIONS} <= set(modules())
+
+
+def test_local_workers_are_forked_warm_from_a_server_that_imported_what_keys_need(local):
+    (state,) = local.run(imported, [*PAID, sdt_local.SERVER_WARM]).values()
+    assert state == dict.fromkeys([*PAID, sdt_local.SERVER_WARM], True)  # SERVER_WARM: only the server imports it
+
+
+def thread_pools() -> dict[str, int]:
+    """On a worker: the threads of each BLAS and OpenMP library it has loaded."""
+    from threadpoolctl import threadpool_info
+
+    return {pool["filepath"]: pool["num_threads"] for pool in threadpool_info()}
+
+
+def test_warm_workers_run_one_blas_and_openmp_thread_as_dask_sets_for_a_worker(local):
+    (pools,) = local.run(thread_pools).values()
+    assert len(pools) >= 2 and set(pools.values()) == {1}, pools  # loaded by the server: two threads each before
+
+
+def test_the_forkserver_preloads_the_warm_up_only_when_it_is_on(monkeypatch):
+    server = multiprocessing.forkserver._forkserver
+    monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: None)  # this session's server stays
+    monkeypatch.setattr(server, "_preload_modules", ["__main__", sdt_local.SERVER_SETUP, sdt_local.SERVER_WARM])
+    with dask.config.set({sdt_local.METHOD: "forkserver", WARM_CONFIG: False}):
+        assert sdt_local._ignoring_interrupts({})
+    assert server._preload_modules == ["__main__", sdt_local.SERVER_SETUP]
+    with dask.config.set({sdt_local.METHOD: "forkserver", WARM_CONFIG: True}):
+        assert sdt_local._ignoring_interrupts({})
+    assert server._preload_modules == ["__main__", sdt_local.SERVER_SETUP, sdt_local.SERVER_WARM]
+
+
+def test_on_a_warm_worker_a_fast_key_swaps_and_uses_its_substitutions_an_exact_key_runs_sdts_original(local):
+    analysis = import_object("tests.priced:shapley_paths")
+    data = Numbered(systems=1)
+    key = data.keys()[0]
+
+    def run(fast):
+        row = local.submit(process_packed_key, key, pack(data, analysis, fast), pure=False).result()
+        assert row["status"] == "ok", row
+        return row
+
+    (before,) = local.run(swapped).values()
+    assert before and not any(before.values())  # SDT imported before any key; nothing swapped by the warm-up
+    exact = run(())
+    assert (exact["sdt_mode"], exact["sdt_substitutions"]) == ("exact", "")
+    fast = run(proven())  # install() after SDT's import: swapped at once
+    assert (fast["sdt_mode"], fast["sdt_substitutions"]) == ("fast", "shapley-paths-cache")
+    (after,) = local.run(swapped).values()
+    assert after["shapley-paths-cache"]
+    exact_again = run(())  # the dispatcher is in place: an exact key still runs SDT's original
+    assert (exact_again["sdt_mode"], exact_again["sdt_substitutions"]) == ("exact", "")
+    assert exact["paths"] == fast["paths"] == exact_again["paths"] == 120
+    assert exact["path_sum"] == fast["path_sum"] == exact_again["path_sum"]
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_other_plugs_workers_import_at_start_through_the_worker_plugin_unless_turned_off(warm):
+    settings = CLUSTER | {"processes": True}
+    config = {WARM_CONFIG: warm, sdt_local.METHOD: "spawn"}  # fresh interpreters, as on other machines
+    with get_plug("tests.priced", config_overrides=config, **settings) as client:
+        (state,) = client.run(imported, [*PAID, sdt_local.SERVER_WARM]).values()
+        plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+    assert state["solardatatools"] is state["cvxpy"] is warm  # (a worker may import pandas for its own use)
+    assert state["pandas"] or not warm
+    assert not state[sdt_local.SERVER_WARM]  # spawned, not forked from the warm server
+    assert ["sdt-warm-up" in names for names in plugins.values()] == [warm]
