@@ -67,6 +67,16 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
         "for that weight on the same data: answered from it (14 fits become 13).",
     ),
     Substitution(
+        name="capacity-problem-refill",
+        target="solardatatools.signal_decompositions:_cvx_l1_pwc_smoothper_trend",
+        replacement="sdt_core.acceleration.refilled_problems:refilled_capacity_fit",
+        proven_on=PROVEN_ON,
+        summary="The capacity change check's problem is compiled by cvxpy once per data (2 compiles a key "
+        "instead of 13); each weight's fit takes cvxpy's data for it, refilled where the weight enters "
+        "(its objective entries, w2 times those for w2 = 1), checked against SDT's own problem compiled "
+        "by cvxpy, and hands CLARABEL the same matrices, vectors and cones. CLARABEL only.",
+    ),
+    Substitution(
         name="sunrise-fit-memo",
         target="solardatatools.algorithms.sunrise_sunset_estimation:tl1_l2d2p365",
         replacement="sdt_core.acceleration.repeated_fits:memoized_fit",
