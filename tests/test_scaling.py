@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from sdt_core import SdtError, run
+from sdt_core import SdtError, get_plug, run
 from sdt_core.cli import main
 from sdt_core.output.results import LOG, RUN
 from sdt_core.plugs.scaling import parse_adapt
@@ -289,3 +289,38 @@ def test_a_nanny_told_to_stop_has_its_worker_retired_first_so_no_result_is_compu
     else:  # lost with the worker: what the plugin prevents
         assert computed == sorted(2 * list(range(6)))
     assert ("retiring its worker" in (tmp_path / "cli.log").read_text()) is graceful
+
+
+@pytest.mark.parametrize("name", ["local", "slurm", "fargate", "azure"])
+def test_the_plugs_whose_clusters_scale_adapt_them_by_the_keys_held_back(name):
+    """The hook on a real (local) distributed cluster: the cloud plugs' clusters are SpecClusters too."""
+    from distributed import LocalCluster
+
+    from sdt_core.plugs.adaptive import RunAdaptive
+    from sdt_core.plugs.discovery import registry
+
+    plug = get_plug(name, adapt="1:3")
+    assert plug.adapt == (1, 3)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        assert registry().adapt_cluster(name, plug.settings, cluster, 1, 3) is True
+        adaptive = cluster._adaptive
+        assert type(adaptive) is RunAdaptive and (adaptive.minimum, adaptive.maximum) == (1, 3)
+        adaptive.stop()
+
+
+@pytest.mark.parametrize("command", ["run", "up"])
+def test_adapt_with_a_plug_whose_clusters_cannot_scale_is_one_line_exit_2(command, capsys):
+    args = ["--set", "hosts=127.0.0.1,127.0.0.1", "--adapt", "1:2"]
+    with pytest.raises(SystemExit) as refused:
+        main(
+            [
+                command,
+                *(["--plug", "ssh"] if command == "run" else ["ssh"]),
+                *args,
+                *(["--out", "never"] * (command == "run")),
+            ]
+        )
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and err == (
+        "sdt: error: plug 'ssh' cannot scale its clusters: it implements no adapt_cluster hook; leave out --adapt\n"
+    )
