@@ -247,7 +247,7 @@ def _run(
                                 progress.close()
                                 if waiting is not None:
                                     waiting.clear()
-                                timeline.look()
+                                timeline.close()
                                 fields: dict[str, Any] = {"workers": timeline.points}
                                 if spend is not None:
                                     fields["cost"] = spend.record(time.monotonic() - held)

@@ -35,7 +35,8 @@ def parse_adapt(value: str | tuple[int, int] | list[int] | None) -> tuple[int, i
 
 
 class WorkerTimeline:
-    """How many workers the cluster had over a run (run.json's `workers`): [seconds, count] at each change."""
+    """How many workers the cluster had over a run (run.json's `workers`): [seconds, count] at each
+    change, and at the end (`close`)."""
 
     def __init__(self, client: Any, every: float = 1.0):
         import time
@@ -59,6 +60,14 @@ class WorkerTimeline:
             return
         if not self.points or self.points[-1][1] != count:
             self.points.append([round(now, 1), count])
+
+    def close(self) -> None:
+        """Note the number of workers at the end, so the last count has its end too."""
+        self._looked = -self.every
+        self.look()
+        end = round(self._clock() - self.started, 1)
+        if self.points and self.points[-1][0] < end:
+            self.points.append([end, self.points[-1][1]])
 
     def worker_seconds(self) -> float:
         """Worker-seconds held from the first look to now."""

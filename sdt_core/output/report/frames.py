@@ -281,3 +281,13 @@ def per_key(tables: RunTables) -> pd.DataFrame:
     if "error" in table:
         table["error"] = table["error"].fillna("").astype(str).map(first_line)
     return table.reset_index(drop=True)
+
+
+def cluster_size(tables: RunTables) -> pd.DataFrame:
+    """run.json's `workers`: `seconds` since the run connected and the number of `workers` from
+    then on, one row per change (empty when run.json has none, or not as [seconds, count] pairs)."""
+    points = tables.run.get("workers")
+    valid = isinstance(points, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p) for p in points
+    )
+    return pd.DataFrame(points if valid and points else [], columns=["seconds", "workers"])

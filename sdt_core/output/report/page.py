@@ -174,9 +174,26 @@ def cost_section(tables: RunTables, keys: Table) -> list[LayoutDOM]:
         *items,
         note(summary + ".", "cost-summary"),
         row(_time_and_memory(source), _workers(source, runs)),
+        *_cluster_size(tables),
         note(f"The {len(slowest)} slowest keys (click a key for its row)."),
         slow.layout,
     ]
+
+
+def _cluster_size(tables: RunTables) -> list[LayoutDOM]:
+    """The cluster's workers over the run (run.json's `workers`), a step chart; nothing without them."""
+    size = frames.cluster_size(tables)
+    if size.empty:
+        return []
+    adapt = tables.run.get("adapt")
+    bounds = f", adapting between {adapt[0]} and {adapt[1]} (--adapt)" if isinstance(adapt, list) else ""
+    plot = chart("cluster-size-chart", title="workers over time", width=660, height=200)
+    plot.step("seconds", "workers", mode="after", line_width=2, source=ColumnDataSource(size))
+    plot.scatter("seconds", "workers", size=6, source=ColumnDataSource(size))
+    plot.add_tools(HoverTool(tooltips=[("from", "@seconds{0,0.0} s"), ("workers", "@workers")]))
+    plot.xaxis.axis_label, plot.yaxis.axis_label = "seconds since the run connected", "workers"
+    plot.y_range.start = 0
+    return [note(f"The cluster's workers over the run{bounds}.", "cluster-size-note"), plot]
 
 
 def _timeline_data(runs: pd.DataFrame) -> dict[str, Any]:
