@@ -82,9 +82,18 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         "A started cluster closes itself when idle (dask config `sdt.idle-timeout`); a plug that starts "
         "its scheduler elsewhere passes the rule on. `sdt clean NAME` lists and deletes what killed starts "
         "left behind: the answer of the `clean_up` hook. `GracefulStop`, delivered by a plug's "
-        "`worker_plugins` hook, retires a worker told to stop.",
+        "`worker_plugins` hook, retires a worker told to stop; `adapt_to_run`, called by a plug's "
+        "`adapt_cluster` hook, scales its cluster by the keys a run still holds.",
         "sdt_core",
-        ["idle_timeout", "idle_environment", "IDLE_PRELOAD", "Leftover", "GracefulStop", "NannyGracefulStop"],
+        [
+            "idle_timeout",
+            "idle_environment",
+            "IDLE_PRELOAD",
+            "Leftover",
+            "GracefulStop",
+            "NannyGracefulStop",
+            "adapt_to_run",
+        ],
     ),
     (
         "Warm workers",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from sdt_core.plugs.graceful import GracefulStop, NannyGracefulStop
     from sdt_core.plugs.leftovers import Leftover
     from sdt_core.plugs.plan import ClusterPlan, Machines, Prices
+    from sdt_core.plugs.scaling import adapt_to_run
 
 #: Loaded on first use, so that listing plugs does not pay for the runner, data plugs and plans.
 _LAZY = {
@@ -51,6 +52,7 @@ _LAZY = {
     "RunSummary": "sdt_core.output.summary",
     "Terminal": "sdt_core.output.terminal",
     "run": "sdt_core.job.runner",
+    "adapt_to_run": "sdt_core.plugs.scaling",
 }
 
 
@@ -92,6 +94,7 @@ __all__ = [
     "Terminal",
     "UnknownPlugError",
     "VersionMismatchError",
+    "adapt_to_run",
     "check_exposure",
     "get_plug",
     "hookimpl",

@@ -38,9 +38,9 @@ def test_each_row_records_its_cost_and_run_json_the_total(tmp_path):
     page = layout(read_run(tmp_path / "out"))  # the report shows the total and the workers over time
     summary = page.select_one({"name": "cost-summary"}).text
     assert f"the keys cost {cost['keys_usd']:,.4f} USD, the cluster {cost['cluster_usd']:,.4f} USD" in summary
-    steps = page.select_one({"name": "worker-count-chart"}).renderers[0].data_source.data
-    assert list(steps["y"][:-1]) == [count for _, count in json.loads((tmp_path / "out" / RUN).read_text())["workers"]]
-    assert steps["y"][0] == 1  # the one worker of SMALL
+    steps = page.select_one({"name": "cluster-size-chart"}).renderers[0].data_source.data
+    assert list(steps["workers"]) == [count for _, count in json.loads((tmp_path / "out" / RUN).read_text())["workers"]]
+    assert steps["workers"][0] == 1  # the one worker of SMALL
 
 
 def test_the_budget_stops_new_keys_and_the_rest_get_a_row_saying_so_then_resume_goes_on(tmp_path, capsys):

@@ -184,3 +184,21 @@ def test_the_report_is_written_when_a_run_stops_and_never_breaks_one(fleet, tmp_
         f"sdt run: could not write the fleet report {empty / REPORT}: "
         f"SdtError: {empty} holds no run (no run.json or results.jsonl): give the --out folder of an sdt run"
     ]
+
+
+def test_the_cost_section_shows_the_workers_over_time(fleet, tmp_path):
+    import json
+
+    counts = named(layout(read_run(fleet.out)), "cluster-size-chart").renderers[0].data_source.data["workers"]
+    assert list(counts) == [2, 2]  # a fixed cluster: its 2 workers from the start to the end
+    out = tmp_path / "out"
+    shutil.copytree(fleet.out, out)
+    record = json.loads((out / "run.json").read_text())
+    points = [[0.0, 1], [3.2, 2], [9.5, 1], [12.0, 1]]  # as an --adapt 1:2 run records them
+    (out / "run.json").write_text(json.dumps(record | {"workers": points, "adapt": [1, 2]}))
+    page = layout(read_run(out))
+    data = named(page, "cluster-size-chart").renderers[0].data_source.data
+    assert (list(data["seconds"]), list(data["workers"])) == ([p[0] for p in points], [p[1] for p in points])
+    assert "adapting between 1 and 2" in named(page, "cluster-size-note").text
+    (out / "run.json").write_text(json.dumps(record | {"workers": "not points"}))
+    assert not list(layout(read_run(out)).select({"name": "cluster-size-chart"}))  # no chart, no error

@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from sdt_core import SdtError, run
+from sdt_core import SdtError, get_plug, run
 from sdt_core.cli import main
 from sdt_core.output.results import LOG, RUN
 from sdt_core.plugs.scaling import parse_adapt
@@ -72,6 +72,73 @@ def test_a_local_cluster_grows_while_keys_wait_and_shrinks_in_the_tail(tmp_path)
     counts = [count for _, count in record["workers"]]
     assert record["adapt"] == [1, 2]
     assert counts[0] == 1 and 2 in counts and counts[-1] == 1, record["workers"]  # grew, then shrank in the tail
+
+
+def test_keys_held_back_by_the_runner_grow_the_cluster_and_it_shrinks_in_the_tail(tmp_path, monkeypatch):
+    """Two keys in flight of 0.3 s each: the scheduler alone sees 0.6 s of work and wants one
+    worker; the 13 keys the runner holds back make it two. The last key (7 s) is the tail."""
+    monkeypatch.setenv("SDT_TEST_TAIL", "7")
+    out = tmp_path / "out"
+    keys = [(f"system-{i:04d}",) for i in [*range(1, 16), 0]]  # system 0, the long one, last
+    run(
+        Numbered(systems=16),
+        plug="local",
+        settings=ONE | {"processes": False, "memory": 4},
+        out=out,
+        analysis="tests.priced:tail",
+        keys=keys,
+        max_in_flight=2,
+        adapt="1:2",
+        report=False,
+    )
+    rows = rows_of(out)
+    assert sorted(row["key"][0] for row in rows) == sorted(k[0] for k in keys)  # each key once
+    assert {row["status"] for row in rows} == {"ok"}
+    workers = json.loads((out / RUN).read_text())["workers"]
+    counts = [count for _, count in workers]
+    assert counts[0] == 1 and counts[-1] == 1 and 2 in counts, workers
+    grown = next(t for t, count in workers if count == 2)
+    assert grown < 15 * 0.3, workers  # while short keys still waited, not in the tail
+    short = [row["worker"] for row in rows if row["key"][0] != "system-0000"]
+    assert len(set(short)) == 2  # the second worker ran keys the runner had held back
+
+
+def test_the_hint_of_keys_held_back_is_taken_back_at_the_end(tmp_path):
+    from distributed import Client, LocalCluster
+
+    from sdt_core.plugs.scaling import WAITING_KEY, WaitingKeys
+
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        waiting = WaitingKeys(client)
+        waiting.finished([{"total_s": 1.0}, {"total_s": 3.0}, {"status": "error"}])
+        waiting.holding(7)
+        hint = client.get_metadata([WAITING_KEY, client.id])
+        assert (hint["keys"], hint["mean_s"]) == (7, 2.0)
+        waiting.clear()
+        assert WAITING_KEY not in cluster.scheduler.task_metadata  # as found
+
+
+@pytest.mark.parametrize(
+    ("hints", "per_worker", "extra"),
+    [
+        ({}, 1, 0),
+        ({"a": {"keys": 13, "mean_s": None}}, 1, 13),  # no key done yet: one thread each
+        ({"a": {"keys": 13, "mean_s": 0.3}}, 1, 1),  # 3.9 s of work: one more thread
+        ({"a": {"keys": 40, "mean_s": 2.0}}, 4, 4),  # 80 s of work, 16 threads: 4 workers of 4
+        ({"a": {"keys": 40, "mean_s": 2.0}, "b": {"keys": 3, "mean_s": 60}}, 4, 5),  # two runs
+        ({"a": {"keys": 40, "mean_s": 2.0, "at": -1000}}, 1, 0),  # a killed run's, stale
+        ({"a": {"keys": 0, "mean_s": 2.0}}, 1, 0),  # the tail: none held back
+    ],
+)
+def test_workers_added_for_keys_held_back(hints, per_worker, extra):
+    from sdt_core.plugs.scaling import extra_workers
+
+    now = 0.0
+    hints = {k: {"at": now} | v for k, v in hints.items()}
+    assert extra_workers(hints, 5.0, per_worker, now) == extra
 
 
 def test_a_worker_told_to_stop_retires_and_every_key_gets_one_row(tmp_path, monkeypatch):
@@ -222,3 +289,38 @@ def test_a_nanny_told_to_stop_has_its_worker_retired_first_so_no_result_is_compu
     else:  # lost with the worker: what the plugin prevents
         assert computed == sorted(2 * list(range(6)))
     assert ("retiring its worker" in (tmp_path / "cli.log").read_text()) is graceful
+
+
+@pytest.mark.parametrize("name", ["local", "slurm", "fargate", "azure"])
+def test_the_plugs_whose_clusters_scale_adapt_them_by_the_keys_held_back(name):
+    """The hook on a real (local) distributed cluster: the cloud plugs' clusters are SpecClusters too."""
+    from distributed import LocalCluster
+
+    from sdt_core.plugs.adaptive import RunAdaptive
+    from sdt_core.plugs.discovery import registry
+
+    plug = get_plug(name, adapt="1:3")
+    assert plug.adapt == (1, 3)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster:
+        assert registry().adapt_cluster(name, plug.settings, cluster, 1, 3) is True
+        adaptive = cluster._adaptive
+        assert type(adaptive) is RunAdaptive and (adaptive.minimum, adaptive.maximum) == (1, 3)
+        adaptive.stop()
+
+
+@pytest.mark.parametrize("command", ["run", "up"])
+def test_adapt_with_a_plug_whose_clusters_cannot_scale_is_one_line_exit_2(command, capsys):
+    args = ["--set", "hosts=127.0.0.1,127.0.0.1", "--adapt", "1:2"]
+    with pytest.raises(SystemExit) as refused:
+        main(
+            [
+                command,
+                *(["--plug", "ssh"] if command == "run" else ["ssh"]),
+                *args,
+                *(["--out", "never"] * (command == "run")),
+            ]
+        )
+    err = capsys.readouterr().err
+    assert refused.value.code == 2 and err == (
+        "sdt: error: plug 'ssh' cannot scale its clusters: it implements no adapt_cluster hook; leave out --adapt\n"
+    )

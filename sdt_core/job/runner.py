@@ -41,7 +41,7 @@ from sdt_core.output.run_log import RUN_LOG, RunLog
 from sdt_core.output.summary import RunSummary, error_kinds
 from sdt_core.output.terminal import STDERR_LOG, Terminal
 from sdt_core.plugs.clientplug import ClientPlug, RegisteredPlug, get_plug
-from sdt_core.plugs.scaling import WorkerTimeline
+from sdt_core.plugs.scaling import WaitingKeys, WorkerTimeline
 from sdt_core.plugs.settings import mask_credentials
 
 REPORT = "dask-report.html"
@@ -206,10 +206,13 @@ def _run(
                             progress = terminal.progress(len(selected), len(earlier), progress_interval)
 
                             timeline = WorkerTimeline(client)
+                            waiting = _waiting(client, cluster_plug)
 
                             def record(rows: Iterable[dict[str, Any]]) -> None:
                                 timeline.look()
                                 batch = [_masked(row) for row in rows]
+                                if waiting is not None:
+                                    waiting.finished(batch)
                                 if spend is not None:
                                     batch = [spend.charge(row) for row in batch]
                                 logs.point(batch)
@@ -235,13 +238,16 @@ def _run(
                                     owned,
                                     ready.key_timeout,
                                     spend.room if spend is not None else None,
+                                    waiting.holding if waiting is not None else None,
                                 )
                                 if spend is not None:
                                     not_started = len(left)
                                     log.append([spend.not_started(key) for key in left])
                             finally:  # also on Ctrl-C and SIGTERM: before the cluster closes
                                 progress.close()
-                                timeline.look()
+                                if waiting is not None:
+                                    waiting.clear()
+                                timeline.close()
                                 fields: dict[str, Any] = {"workers": timeline.points}
                                 if spend is not None:
                                     fields["cost"] = spend.record(time.monotonic() - held)
@@ -288,6 +294,12 @@ def _adapt(plug: ClientPlug, adapt: str | tuple[int, int] | None) -> None:
     if not isinstance(plug, RegisteredPlug):
         raise SdtError(f"--adapt needs a plug with hooks; {type(plug).__name__} is a ClientPlug class: leave it out")
     plug.set_adapt(adapt)
+
+
+def _waiting(client: Any, plug: ClientPlug) -> WaitingKeys | None:
+    """The hint of keys held back, for a cluster that may adapt: the plug's own with `--adapt`, or
+    one attached to (e.g. `sdt up NAME --adapt`); None for a cluster of fixed size."""
+    return WaitingKeys(client) if getattr(plug, "adapt", None) is not None or not plug.owns_cluster else None
 
 
 def _masked(row: dict[str, Any]) -> dict[str, Any]:

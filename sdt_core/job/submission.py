@@ -34,11 +34,13 @@ def submit_all(
     restart_workers: bool = True,
     key_timeout: float | None = None,
     budget: Callable[[int, int], int | None] | None = None,
+    holding: Callable[[int], None] | None = None,
 ) -> list[tuple[Any, ...]]:
     """Run `task(key)` for every key of `todo` on `client`'s cluster; `record` each row.
     `budget(in_flight, threads)` says how many more keys may start (None: no limit; the
     ledger's `room`): once it allows none, those in flight finish, and the keys never
-    started are returned.
+    started are returned. `holding(n)` hears after each submission how many keys are still
+    held back (`WaitingKeys`: adaptive scaling counts them).
 
     A key running longer than `key_timeout` seconds is failed and its worker replaced.
     `restart_workers=False` (a scheduler sdt-core attached to): a worker paused for memory
@@ -48,6 +50,7 @@ def submit_all(
 
     threads = max(1, sum(client.nthreads().values()))
     pending = iter(todo)
+    held = [len(todo)]  # keys not submitted yet
     owners: dict[Any, tuple[Any, ...]] = {}  # task key -> data key
     futures: dict[Any, Any] = {}  # task key -> Future, for the watchdog
     finished = as_completed(with_results=True, raise_errors=False)  # results fetched in the background
@@ -67,6 +70,9 @@ def submit_all(
             owners.update(zip((f.key for f in submitted), batch, strict=True))
             futures.update((f.key, f) for f in submitted)
             finished.update(submitted)
+            held[0] -= len(batch)
+            if holding is not None:
+                holding(held[0])
 
     recent: collections.deque[tuple[float, int]] = collections.deque()  # (time, keys finished)
     with Watchdog(client, futures, restart=restart_workers, key_timeout=key_timeout) as watchdog:

@@ -151,7 +151,8 @@ def adapt_cluster(settings: Settings, cluster: Cluster, minimum: int, maximum: i
 
     Optional; used by `--adapt MIN:MAX` (without it, `--adapt` says the plug's clusters cannot
     scale, before anything starts). Called on the plug that made `cluster`, right after the
-    start; for a `distributed` cluster, `cluster.adapt(minimum=minimum, maximum=maximum)`.
+    start; for a `distributed` cluster, `sdt_core.adapt_to_run(cluster, minimum, maximum)`
+    (its `adapt`, counting also the keys the run still holds back).
     Return True. Never called for a scheduler the plug attached to.
     """
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import re
+import time
 from typing import Any
 
 from sdt_core.errors import SdtError
+
+log = logging.getLogger(__name__)
 
 #: The largest MAX of --adapt taken: beyond, a typo.
 MOST_WORKERS = 100_000
@@ -29,7 +35,8 @@ def parse_adapt(value: str | tuple[int, int] | list[int] | None) -> tuple[int, i
 
 
 class WorkerTimeline:
-    """How many workers the cluster had over a run (run.json's `workers`): [seconds, count] at each change."""
+    """How many workers the cluster had over a run (run.json's `workers`): [seconds, count] at each
+    change, and at the end (`close`)."""
 
     def __init__(self, client: Any, every: float = 1.0):
         import time
@@ -54,7 +61,94 @@ class WorkerTimeline:
         if not self.points or self.points[-1][1] != count:
             self.points.append([round(now, 1), count])
 
+    def close(self) -> None:
+        """Note the number of workers at the end, so the last count has its end too."""
+        self._looked = -self.every
+        self.look()
+        end = round(self._clock() - self.started, 1)
+        if self.points and self.points[-1][0] < end:
+            self.points.append([end, self.points[-1][1]])
+
     def worker_seconds(self) -> float:
         """Worker-seconds held from the first look to now."""
         ends = [p[0] for p in self.points[1:]] + [self._clock() - self.started]
         return sum((end - start) * count for (start, count), end in zip(self.points, ends, strict=True))
+
+
+#: Scheduler metadata where each run says how many keys it still holds back: {client id: hint}.
+WAITING_KEY = "sdt-waiting-keys"
+#: A hint older than this (seconds) is ignored: its run was killed before it could take it back.
+STALE_S = 600.0
+
+
+def adapt_to_run(cluster: Any, minimum: int, maximum: int, **kwargs: Any) -> Any:
+    """`cluster.adapt(minimum, maximum)` with sdt's `RunAdaptive`: besides the tasks the scheduler
+    sees, the keys a run still holds back (submission is bounded) count as work waiting, so the
+    cluster grows while they wait and shrinks in the run's tail. For a `distributed` cluster
+    (a `SpecCluster`, dask-jobqueue's, dask-cloudprovider's); the plug's `adapt_cluster` calls it."""
+    from sdt_core.plugs.adaptive import RunAdaptive
+
+    return cluster.adapt(Adaptive=RunAdaptive, minimum=minimum, maximum=maximum, **kwargs)
+
+
+def extra_workers(hints: Any, target_duration: float, threads_per_worker: float, now: float) -> int:
+    """Workers to add to the scheduler's own target for the keys runs hold back (`hints`, as
+    `WaitingKeys` publishes them): enough threads to run them within `target_duration` at
+    their run's mean key time (all at once while no key of the run is done), one per key at most."""
+    threads = 0
+    for hint in (hints or {}).values() if isinstance(hints, dict) else ():
+        if not isinstance(hint, dict) or now - float(hint.get("at", 0)) > STALE_S:
+            continue
+        keys, mean = int(hint.get("keys", 0)), hint.get("mean_s")
+        threads += keys if mean is None else min(keys, math.ceil(keys * float(mean) / target_duration))
+    return math.ceil(threads / max(threads_per_worker, 1.0))
+
+
+class WaitingKeys:
+    """What a run tells the scheduler of the keys it holds back, for `RunAdaptive` (in the
+    process that holds the cluster, maybe not this one): their number and the run's mean key
+    time, under `WAITING_KEY` in the scheduler's metadata; `clear()` takes it back."""
+
+    def __init__(self, client: Any):
+        self.client = client
+        self._seconds, self._done = 0.0, 0
+        self._sent: tuple[int, float | None] | None = None
+
+    def finished(self, rows: list[dict[str, Any]]) -> None:
+        """Keys done: their time makes the run's mean key time."""
+        for row in rows:
+            if isinstance(row.get("total_s"), (int, float)):
+                self._seconds += row["total_s"]
+                self._done += 1
+
+    def holding(self, keys: int) -> None:
+        """The run still holds `keys` keys back; tell the scheduler when that or the mean changed."""
+        mean = round(self._seconds / self._done, 2) if self._done else None
+        if self._sent == (keys, mean):
+            return
+        hint = {"keys": keys, "mean_s": mean, "at": time.time()}
+        try:
+            self.client.set_metadata([WAITING_KEY, self.client.id], hint)
+        except Exception as exc:  # the scheduler is going away: the run says so itself
+            log.debug("could not tell the scheduler the keys waiting: %s", exc)
+            return
+        self._sent = (keys, mean)
+
+    def clear(self) -> None:
+        """Take the hint back, leaving the scheduler's metadata as it was before the run."""
+        if self._sent is None:
+            return
+        try:
+            self.client.run_on_scheduler(_forget, self.client.id)
+        except Exception as exc:  # a scheduler that runs no code sent to it, or gone
+            log.debug("could not remove the hint of keys waiting: %s", exc)
+            with contextlib.suppress(Exception):
+                self.client.set_metadata([WAITING_KEY, self.client.id], None)
+
+
+def _forget(client_id: str, dask_scheduler: Any = None) -> None:
+    hints = dask_scheduler.task_metadata.get(WAITING_KEY)
+    if isinstance(hints, dict):
+        hints.pop(client_id, None)
+        if not hints:
+            del dask_scheduler.task_metadata[WAITING_KEY]

@@ -74,6 +74,16 @@ def workers_share_files(settings: AzureSettings) -> bool:
 
 
 @hookimpl
+def adapt_cluster(settings: AzureSettings, cluster: AzureVMCluster, minimum: int, maximum: int) -> bool:
+    """dask-cloudprovider's adaptive scaling, counting the keys the run holds back: worker VMs are created
+    while keys wait, idle workers retire and go."""
+    from sdt_core import adapt_to_run
+
+    adapt_to_run(cluster, minimum, maximum)
+    return True
+
+
+@hookimpl
 def worker_plugins(settings: AzureSettings) -> list[object]:
     """A worker told to stop (SIGTERM) retires gracefully; on Spot VMs, also when Azure schedules
     the VM's eviction (dask-cloudprovider's plugin polls the VM's scheduled events, Preempt)."""

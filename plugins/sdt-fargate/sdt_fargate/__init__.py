@@ -137,6 +137,16 @@ def make_cluster(settings: FargateSettings) -> FargateCluster:
 
 
 @hookimpl
+def adapt_cluster(settings: FargateSettings, cluster: FargateCluster, minimum: int, maximum: int) -> bool:
+    """dask-cloudprovider's adaptive scaling, counting the keys the run holds back: worker tasks are started
+    while keys wait, idle workers retire and go."""
+    from sdt_core import adapt_to_run
+
+    adapt_to_run(cluster, minimum, maximum)
+    return True
+
+
+@hookimpl
 def worker_plugins(settings: FargateSettings) -> list[object]:
     """A worker told to stop retires gracefully. Fargate (Spot's 2-minute notice, a task
     stopped) sends SIGTERM to the container's first process, `dask worker`'s nanny: its

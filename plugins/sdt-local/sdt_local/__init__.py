@@ -190,8 +190,11 @@ def workers_share_files(settings: LocalSettings) -> bool:
 
 @hookimpl
 def adapt_cluster(settings: LocalSettings, cluster: LocalCluster, minimum: int, maximum: int) -> bool:
-    """Dask's own adaptive scaling: workers of the same size start while keys wait, idle ones retire."""
-    cluster.adapt(minimum=minimum, maximum=maximum)
+    """Dask's adaptive scaling, counting the keys the run holds back: workers of the same size
+    start while keys wait, idle ones retire."""
+    from sdt_core import adapt_to_run
+
+    adapt_to_run(cluster, minimum, maximum)
     return True
 
 

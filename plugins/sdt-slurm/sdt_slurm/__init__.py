@@ -188,6 +188,26 @@ def make_cluster(settings: SlurmSettings) -> SLURMCluster:
 
 
 @hookimpl
+def worker_plugins(settings: SlurmSettings) -> list[object]:
+    """A worker whose job is told to stop (scancel, preemption, the walltime's signal: SIGTERM to
+    every process of the job) retires gracefully; its nanny has the scheduler retire it too, instead
+    of killing it at once. No restart: the job is ending; `adapt` submits a replacement job."""
+    from sdt_core import GracefulStop, NannyGracefulStop
+
+    return [GracefulStop(restart=False), NannyGracefulStop()]
+
+
+@hookimpl
+def adapt_cluster(settings: SlurmSettings, cluster: SLURMCluster, minimum: int, maximum: int) -> bool:
+    """dask-jobqueue's adaptive scaling (one job per worker), counting the keys the run holds back:
+    jobs are submitted while keys wait, idle workers retire and their jobs end."""
+    from sdt_core import adapt_to_run
+
+    adapt_to_run(cluster, minimum, maximum)
+    return True
+
+
+@hookimpl
 def plan_cluster(settings: SlurmSettings) -> ClusterPlan:
     from sdt_slurm.plan import plan
 

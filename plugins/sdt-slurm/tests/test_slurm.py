@@ -214,3 +214,60 @@ def test_a_run_longer_than_the_walltime_finishes_on_replaced_workers(slurm, tmp_
     assert not [job for job, out in jobs.items() if "DUE TO TIME LIMIT" in out], "a job was killed at its walltime"
     assert slurm.wait_empty() == []
     assert wait_no_workers() == []
+
+
+def _slow_data(tmp_path: Path, keys: int, seconds: float) -> Path:
+    """`keys` CSV systems of two days and the analysis `slow_analysis:slow` that takes `seconds` each."""
+    (tmp_path / "slow_analysis.py").write_text(SLOW_ANALYSIS.format(seconds=seconds))
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(keys):
+        rows = "\n".join(
+            f"2024-06-{1 + h // 24:02d} {h % 24:02d}:00,{max(0, 12 - abs(h % 24 - 12))}" for h in range(48)
+        )
+        (data / f"system{i:02d}.csv").write_text("timestamp,power\n" + rows + "\n")
+    return data
+
+
+def test_a_worker_job_cancelled_mid_run_retires_and_every_key_gets_one_row(slurm, tmp_path):
+    keys = 14  # 3 s each on 2 workers: about 21 s; one job is cancelled after the first results
+    data = _slow_data(tmp_path, keys, 3)
+    command = [str(SDT), "run", str(data), "--plug", "slurm", *SMALL, "--analysis", "slow_analysis:slow"]
+    results = tmp_path / "out" / "results.jsonl"
+    with subprocess.Popen([*command, "--out", "out"], cwd=tmp_path, stderr=subprocess.PIPE, text=True) as running:
+        deadline = time.monotonic() + 300
+        while (not results.exists() or len(results.read_text().splitlines()) < 2) and time.monotonic() < deadline:
+            assert running.poll() is None, running.stderr.read()[-3000:]
+            time.sleep(0.2)
+        cancelled = slurm.queue()[0]
+        slurm.run("scancel", cancelled)  # SIGTERM to every process of the job, SIGKILL 5 s later (KillWait)
+        err = running.communicate(timeout=400)[1]
+    assert running.returncode == 0, err[-3000:]
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    assert sorted(r["key"][0] for r in rows) == [f"system{i:02d}" for i in range(keys)]  # each key exactly once
+    assert all(r["status"] == "ok" for r in rows)
+    jobs = job_outputs(tmp_path)
+    assert "retiring gracefully" in jobs[int(cancelled)], jobs[int(cancelled)][-2000:]
+    assert "worker-close-gracefully" in (tmp_path / "out" / "logs" / "scheduler.log").read_text()
+    assert len(jobs) == 3  # a job replaced the cancelled one's worker
+    counts = [count for _, count in json.loads((tmp_path / "out" / "run.json").read_text())["workers"]]
+    assert 1 in counts and counts[-1] == 2, counts  # one left, the run's workers came back to 2
+    assert slurm.wait_empty() == []
+    assert wait_no_workers() == []
+
+
+def test_adapt_submits_worker_jobs_while_keys_wait(slurm, tmp_path):
+    keys = 10  # 2 s each, 2 in flight, the rest held back by the runner
+    data = _slow_data(tmp_path, keys, 2)
+    small = [*SMALL[:1], "1", *SMALL[2:]]  # starts with 1 worker
+    done = sdt("run", str(data), "--plug", "slurm", *small, "--analysis", "slow_analysis:slow", "--adapt", "1:2",
+               "--max-in-flight", "2", "--out", "out", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["key"][0] for r in rows) == [f"system{i:02d}" for i in range(keys)]  # each key exactly once
+    record = json.loads((tmp_path / "out" / "run.json").read_text())
+    counts = [count for _, count in record["workers"]]
+    assert record["adapt"] == [1, 2] and counts[0] <= 1 and max(counts) == 2, counts  # 0: the first job starting
+    assert len({r["worker"] for r in rows}) == 2  # the job submitted while keys waited ran some
+    assert slurm.wait_empty() == []
+    assert wait_no_workers() == []

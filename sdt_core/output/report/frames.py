@@ -271,17 +271,6 @@ def timeline(tables: RunTables) -> pd.DataFrame:
     return frame[columns].reset_index(drop=True)
 
 
-def worker_counts(tables: RunTables) -> pd.DataFrame:
-    """run.json's `workers`: the cluster's workers over the run (`seconds`, `workers` at each change)."""
-    points = tables.run.get("workers")
-    valid = [
-        (float(p[0]), int(p[1]))
-        for p in (points if isinstance(points, list) else [])
-        if isinstance(p, (list, tuple)) and len(p) == 2 and all(_finite(v) for v in p)
-    ]
-    return pd.DataFrame(valid, columns=["seconds", "workers"])
-
-
 def spend(tables: RunTables) -> dict[str, float]:
     """run.json's `cost` (USD): the keys', the cluster's for the time it was up, the budget; {} without prices."""
     cost = tables.run.get("cost")
@@ -304,3 +293,13 @@ def per_key(tables: RunTables) -> pd.DataFrame:
     if "error" in table:
         table["error"] = table["error"].fillna("").astype(str).map(first_line)
     return table.reset_index(drop=True)
+
+
+def cluster_size(tables: RunTables) -> pd.DataFrame:
+    """run.json's `workers`: `seconds` since the run connected and the number of `workers` from
+    then on, one row per change (empty when run.json has none, or not as [seconds, count] pairs)."""
+    points = tables.run.get("workers")
+    valid = isinstance(points, list) and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p) for p in points
+    )
+    return pd.DataFrame(points if valid and points else [], columns=["seconds", "workers"])

@@ -178,27 +178,30 @@ def cost_section(tables: RunTables, keys: Table) -> list[LayoutDOM]:
         )
         if "max_cost_usd" in money:
             summary += f", of a --max-cost of {money['max_cost_usd']:g} USD"
-    counts = frames.worker_counts(tables)
-    over_time = [_worker_counts(counts, span)] if not counts.empty else []
     return [
         *items,
         note(summary + ".", "cost-summary"),
         row(_time_and_memory(source), _workers(source, runs)),
-        *over_time,
+        *_cluster_size(tables),
         note(f"The {len(slowest)} slowest keys (click a key for its row)."),
         slow.layout,
     ]
 
 
-def _worker_counts(counts: pd.DataFrame, span: float) -> figure:
-    """The cluster's workers over the run (run.json's `workers`), a step at each change."""
-    seconds = [*counts["seconds"], max(float(counts["seconds"].iloc[-1]), span)]
-    workers = [*counts["workers"], int(counts["workers"].iloc[-1])]
-    plot = chart("worker-count-chart", title="workers over time", width=500, height=220, tools="reset")
-    plot.step(seconds, workers, mode="after", line_width=2)
+def _cluster_size(tables: RunTables) -> list[LayoutDOM]:
+    """The cluster's workers over the run (run.json's `workers`), a step chart; nothing without them."""
+    size = frames.cluster_size(tables)
+    if size.empty:
+        return []
+    adapt = tables.run.get("adapt")
+    bounds = f", adapting between {adapt[0]} and {adapt[1]} (--adapt)" if isinstance(adapt, list) else ""
+    plot = chart("cluster-size-chart", title="workers over time", width=660, height=200)
+    plot.step("seconds", "workers", mode="after", line_width=2, source=ColumnDataSource(size))
+    plot.scatter("seconds", "workers", size=6, source=ColumnDataSource(size))
+    plot.add_tools(HoverTool(tooltips=[("from", "@seconds{0,0.0} s"), ("workers", "@workers")]))
+    plot.xaxis.axis_label, plot.yaxis.axis_label = "seconds since the run connected", "workers"
     plot.y_range.start = 0
-    plot.xaxis.axis_label, plot.yaxis.axis_label = "seconds since the cluster was ready", "workers"
-    return plot
+    return [note(f"The cluster's workers over the run{bounds}.", "cluster-size-note"), plot]
 
 
 def _timeline_data(runs: pd.DataFrame) -> dict[str, Any]:

@@ -1,0 +1,30 @@
+"""`RunAdaptive`: distributed's adaptive scaling, counting the keys runs still hold back (imports distributed)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from distributed.deploy.adaptive import Adaptive
+
+from sdt_core.plugs.scaling import WAITING_KEY, extra_workers
+
+log = logging.getLogger(__name__)
+
+
+class RunAdaptive(Adaptive):
+    """Adaptive scaling whose target is the scheduler's (for the tasks it has) plus the workers
+    the keys that runs hold back need (`WaitingKeys` tells the scheduler): the cluster grows
+    while keys wait in the runner, and shrinks, as distributed's does, once none do."""
+
+    async def target(self) -> int:
+        seen = int(await super().target())
+        try:
+            hints = await self.scheduler.get_metadata(keys=[WAITING_KEY], default=None)
+        except Exception as exc:  # an old or unreachable scheduler: what it sees alone
+            log.debug("no hint of keys waiting: %s", exc)
+            return seen
+        workers = self.cluster.scheduler_info.get("workers", {}) if self.cluster else {}
+        threads = [w.get("nthreads", 1) for w in workers.values()]
+        per_worker = sum(threads) / len(threads) if threads else 1.0
+        return seen + extra_workers(hints, self.target_duration, per_worker, time.time())
