@@ -192,14 +192,7 @@ def slow(frame):
 
 def test_a_run_longer_than_the_walltime_finishes_on_replaced_workers(slurm, tmp_path):
     keys, seconds, workers = 16, 8, 2  # 64 s of work on 2 workers: longer than one job's 1-minute walltime
-    (tmp_path / "slow_analysis.py").write_text(SLOW_ANALYSIS.format(seconds=seconds))
-    data = tmp_path / "data"
-    data.mkdir()
-    for i in range(keys):
-        rows = "\n".join(
-            f"2024-06-{1 + h // 24:02d} {h % 24:02d}:00,{max(0, 12 - abs(h % 24 - 12))}" for h in range(48)
-        )
-        (data / f"system{i:02d}.csv").write_text("timestamp,power\n" + rows + "\n")
+    data = _slow_data(tmp_path, keys, seconds)
     settings = ["--set", "walltime=1", "--set", "lifetime=40s", "--set", "lifetime_stagger=3s"]  # retire at 37-43 s
     done = sdt("run", str(data), "--plug", "slurm", *SMALL, *settings, "--analysis", "slow_analysis:slow",
                "--out", "out", cwd=tmp_path, timeout=600)  # fmt: skip
