@@ -7,6 +7,7 @@ side, samples their memory and computes the ratios.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import sys
@@ -268,7 +269,11 @@ def _tail_run(args: argparse.Namespace, adapt: str | None, stop_every: float | N
     settings = {"workers": 1 if adapt else 2, "threads": 1, "memory": 1, "dashboard_address": "127.0.0.1:0"}
     done, stops = threading.Event(), []
 
-    def stop_workers() -> None:
+    def stop_workers(out: Path) -> None:
+        """Once the first key is done (the cluster is up: a worker still starting is not retired but lost), stop one."""
+        rows = out / "results.jsonl"  # opened before the start: it holds a row once a key is done
+        while not done.wait(0.1) and not (rows.exists() and rows.stat().st_size):
+            pass
         while not done.wait(stop_every):
             servers = [p for p in psutil.Process().children() if "forkserver" in " ".join(p.cmdline())]
             workers = [w for server in servers for w in server.children()]
@@ -276,8 +281,8 @@ def _tail_run(args: argparse.Namespace, adapt: str | None, stop_every: float | N
                 os.kill(workers[-1].pid, signal.SIGTERM)
                 stops.append(time.perf_counter())
 
-    stopper = threading.Thread(target=stop_workers) if stop_every else None
     with tempfile.TemporaryDirectory() as out:
+        stopper = threading.Thread(target=stop_workers, args=(Path(out),)) if stop_every else None
         start = time.perf_counter()
         if stopper:
             stopper.start()
@@ -300,9 +305,8 @@ def _tail_run(args: argparse.Namespace, adapt: str | None, stop_every: float | N
         seconds = time.perf_counter() - start
         record = json.loads((Path(out) / "run.json").read_text())
         rows = [json.loads(line) for line in (Path(out) / "results.jsonl").read_text().splitlines()]
-    points = record["workers"]
-    ends = [p[0] for p in points[1:]] + [seconds]
-    held = sum((end - t) * n for (t, n), end in zip(points, ends, strict=True))
+    points = record["workers"]  # from the cluster ready to the run's end (its last point)
+    held = sum((end - t) * n for (t, n), (end, _) in itertools.pairwise(points))
     busy = sum(row.get("total_s") or 0 for row in rows)
     keys = [tuple(row["key"]) for row in rows]
     return {
