@@ -17,7 +17,6 @@ from sdt_core.errors import (
     VersionMismatchError,
 )
 from sdt_core.job.memory import worker_memory_gib
-from sdt_core.job.warm import warm_up, warm_workers
 from sdt_core.plugs.attached import Attached
 from sdt_core.plugs.clientplug import ClientPlug, RegisteredPlug, get_plug
 from sdt_core.plugs.discovery import GROUP, PlugInfo, list_plugs
@@ -26,16 +25,17 @@ from sdt_core.plugs.hookspecs import hookimpl
 from sdt_core.plugs.idle import IDLE_PRELOAD, idle_environment, idle_timeout
 from sdt_core.plugs.setting_types import Address, Host
 from sdt_core.plugs.settings import Options, SettingInfo, Settings, setting
+from sdt_core.plugs.warm import warm_up, warm_workers
 
 if TYPE_CHECKING:
     from sdt_core.dataplugs import DATA_GROUP, DataPlug, list_data_plugs, open_data
     from sdt_core.job.runner import run
     from sdt_core.output.summary import RunSummary
     from sdt_core.output.terminal import Terminal
+    from sdt_core.plugs.adaptive import adapt_to_run
     from sdt_core.plugs.graceful import GracefulStop, NannyGracefulStop
     from sdt_core.plugs.leftovers import Leftover
     from sdt_core.plugs.plan import ClusterPlan, Machines, Prices
-    from sdt_core.plugs.scaling import adapt_to_run
 
 #: Loaded on first use, so that listing plugs does not pay for the runner, data plugs and plans.
 _LAZY = {
@@ -52,7 +52,7 @@ _LAZY = {
     "RunSummary": "sdt_core.output.summary",
     "Terminal": "sdt_core.output.terminal",
     "run": "sdt_core.job.runner",
-    "adapt_to_run": "sdt_core.plugs.scaling",
+    "adapt_to_run": "sdt_core.plugs.adaptive",
 }
 
 

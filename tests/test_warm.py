@@ -1,4 +1,4 @@
-"""Warm workers: each worker imports what keys need before its first key (`sdt_core.job.warm`).
+"""Warm workers: each worker imports what keys need before its first key (`sdt_core.plugs.warm`).
 
 The local plug's workers are forked from a server that imported it (`sdt_local.warm`); the
 workers of other plugs (here `tests.priced`'s LocalCluster, its workers spawned as fresh interpreters)
@@ -18,8 +18,8 @@ import sdt_local
 from sdt_core import get_plug
 from sdt_core.acceleration import SUBSTITUTIONS, proven
 from sdt_core.job.task import pack, process_packed_key
-from sdt_core.job.warm import WARM_CONFIG, modules, warm_workers
 from sdt_core.plugs.imports import import_object
+from sdt_core.plugs.warm import WARM_CONFIG, modules, warm_workers
 
 from .priced import Numbered
 
@@ -47,15 +47,27 @@ def swapped() -> dict[str, bool]:
     return found
 
 
+pytestmark = pytest.mark.warm
+
+
+@pytest.fixture(autouse=True, scope="module")
+def warm_on():
+    """Warm workers are off by default; these tests turn them on (their process's forkserver starts warm)."""
+    with dask.config.set({WARM_CONFIG: True}):
+        yield
+
+
 @pytest.fixture(scope="module")
-def local():
+def local(warm_on):
     """A client of the local plug's cluster: 1 worker process, forked from sdt's forkserver."""
     with get_plug("local", dashboard_address="127.0.0.1:0", **CLUSTER) as client:
         yield client
 
 
 def test_the_switch_is_on_unless_dask_config_turns_it_off():
-    assert warm_workers()
+    assert warm_workers()  # as warm_on sets it; off by default:
+    with dask.config.set({WARM_CONFIG: None}):
+        assert not warm_workers()
     with dask.config.set({WARM_CONFIG: False}):
         assert not warm_workers()
     assert set(PAID) <= set(modules())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from distributed.deploy.adaptive import Adaptive
 
@@ -28,3 +29,11 @@ class RunAdaptive(Adaptive):
         threads = [w.get("nthreads", 1) for w in workers.values()]
         per_worker = sum(threads) / len(threads) if threads else 1.0
         return seen + extra_workers(hints, self.target_duration, per_worker, time.time())
+
+
+def adapt_to_run(cluster: Any, minimum: int, maximum: int, **kwargs: Any) -> Any:
+    """`cluster.adapt(minimum, maximum)` with sdt's `RunAdaptive`: besides the tasks the scheduler
+    sees, the keys a run still holds back (submission is bounded) count as work waiting, so the
+    cluster grows while they wait and shrinks in the run's tail. For a `distributed` cluster
+    (a `SpecCluster`, dask-jobqueue's, dask-cloudprovider's); the plug's `adapt_cluster` calls it."""
+    return cluster.adapt(Adaptive=RunAdaptive, minimum=minimum, maximum=maximum, **kwargs)

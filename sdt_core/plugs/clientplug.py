@@ -17,12 +17,12 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sdt_core.errors import ClusterStartError, PlugUnusableError, SdtError
-from sdt_core.job.warm import warm_workers
 from sdt_core.plugs.attached import Attached
 from sdt_core.plugs.discovery import registry
 from sdt_core.plugs.idle import IDLE_CONFIG, install, resolve_idle_timeout
 from sdt_core.plugs.imports import import_object, importable
 from sdt_core.plugs.scaling import parse_adapt
+from sdt_core.plugs.warm import warm_workers
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -220,7 +220,7 @@ class RegisteredPlug(ClientPlug):
 
     def _prepare_workers(self) -> None:
         """On a cluster the plug started: its worker plugins (`worker_plugins`), sdt-core's warm-up
-        (`sdt_core.job.warm`, unless dask config `sdt.warm-workers` is false), and `--adapt`.
+        (`sdt_core.plugs.warm`, unless dask config `sdt.warm-workers` is false), and `--adapt`.
 
         A scheduler the plug attached to gets none of them: a plugin registered there stays on
         it, and on every worker that joins it, after this client is gone."""

@@ -81,16 +81,6 @@ WAITING_KEY = "sdt-waiting-keys"
 STALE_S = 600.0
 
 
-def adapt_to_run(cluster: Any, minimum: int, maximum: int, **kwargs: Any) -> Any:
-    """`cluster.adapt(minimum, maximum)` with sdt's `RunAdaptive`: besides the tasks the scheduler
-    sees, the keys a run still holds back (submission is bounded) count as work waiting, so the
-    cluster grows while they wait and shrinks in the run's tail. For a `distributed` cluster
-    (a `SpecCluster`, dask-jobqueue's, dask-cloudprovider's); the plug's `adapt_cluster` calls it."""
-    from sdt_core.plugs.adaptive import RunAdaptive
-
-    return cluster.adapt(Adaptive=RunAdaptive, minimum=minimum, maximum=maximum, **kwargs)
-
-
 def extra_workers(hints: Any, target_duration: float, threads_per_worker: float, now: float) -> int:
     """Workers to add to the scheduler's own target for the keys runs hold back (`hints`, as
     `WaitingKeys` publishes them): enough threads to run them within `target_duration` at

@@ -1,4 +1,4 @@
-"""`WarmUp`: the worker plugin that imports what keys need when a worker starts (`sdt_core.job.warm`)."""
+"""`WarmUp`: the worker plugin that imports what keys need when a worker starts (`sdt_core.plugs.warm`)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 
 from distributed import WorkerPlugin
 
-from sdt_core.job.warm import warm_up
+from sdt_core.plugs.warm import warm_up
 
 log = logging.getLogger(__name__)
 
 
 class WarmUp(WorkerPlugin):
     """A Dask worker plugin: each worker, also one that joins later, imports SDT, cvxpy, pandas
-    and sdt-core's key path (`sdt_core.job.warm.modules()`) before it takes keys.
+    and sdt-core's key path (`sdt_core.plugs.warm.modules()`) before it takes keys.
 
     sdt-core registers it on every cluster it starts, unless dask config `sdt.warm-workers` is
     false. The imports run in a thread, so the worker's event loop keeps answering; a worker

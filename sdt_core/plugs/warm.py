@@ -4,7 +4,7 @@
 (and cvxpy's and pandas's) in its load or analysis stage. The local plug's forkserver imports
 `modules()` once, so every worker it forks starts warm; on every other cluster sdt-core
 starts, the worker plugin `sdt_core.plugs.warmup.WarmUp` imports them when a worker starts,
-before it takes keys. Dask config `sdt.warm-workers` (default True) turns both off.
+before it takes keys. Dask config `sdt.warm-workers` (default False) turns both on.
 
 Importing this module imports neither Dask nor SDT.
 """
@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import importlib
 
-from sdt_core.acceleration import SUBSTITUTIONS
-
-#: Dask config: import what keys need in each worker before its first key (default True).
+#: Dask config: import what keys need in each worker before its first key (default False:
+#: warm local workers changed how Dask's memory pause and SIGTERM at start behave, see README).
 WARM_CONFIG = "sdt.warm-workers"
 
 #: What a key of SDT's pipeline imports that a fresh worker has not: pandas, SDT (which
@@ -41,15 +40,16 @@ def modules() -> tuple[str, ...]:
     Importing a target's module does not swap it: that happens in a fast key (`install`),
     which swaps a module imported already at once.
     """
-    fast = [spec.partition(":")[0] for sub in SUBSTITUTIONS for spec in (sub.target, sub.replacement)]
+    acceleration = importlib.import_module("sdt_core.acceleration")  # by name: the plugs sit below the fast path
+    fast = [spec.partition(":")[0] for sub in acceleration.SUBSTITUTIONS for spec in (sub.target, sub.replacement)]
     return tuple(dict.fromkeys([*KEY_MODULES, *fast]))
 
 
 def warm_workers() -> bool:
-    """Whether workers are warmed up (dask config `sdt.warm-workers`, default True)."""
+    """Whether workers are warmed up (dask config `sdt.warm-workers`, default False)."""
     import dask.config
 
-    return bool(dask.config.get(WARM_CONFIG, default=True))
+    return bool(dask.config.get(WARM_CONFIG, default=False))
 
 
 def warm_up() -> dict[str, str]:
@@ -58,12 +58,10 @@ def warm_up() -> dict[str, str]:
     A module that fails is left to the key that needs it, which then fails with the error
     in its row, where it belongs.
     """
-    from sdt_core.analysis import error_text
-
     failed = {}
     for name in modules():
         try:
             importlib.import_module(name)
         except Exception as exc:
-            failed[name] = error_text(exc)
+            failed[name] = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
     return failed
