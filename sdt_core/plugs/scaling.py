@@ -69,11 +69,6 @@ class WorkerTimeline:
         if self.points and self.points[-1][0] < end:
             self.points.append([end, self.points[-1][1]])
 
-    def worker_seconds(self) -> float:
-        """Worker-seconds held from the first look to now."""
-        ends = [p[0] for p in self.points[1:]] + [self._clock() - self.started]
-        return sum((end - start) * count for (start, count), end in zip(self.points, ends, strict=True))
-
 
 #: Scheduler metadata where each run says how many keys it still holds back: {client id: hint}.
 WAITING_KEY = "sdt-waiting-keys"
