@@ -39,6 +39,20 @@ def root_logging_restored():
     root.setLevel(level)
 
 
+@pytest.fixture(autouse=True)
+def distributed_logging_unchanged():
+    """Each test leaves the levels of the loggers a run's close quiets as it found them: a level left
+    at ERROR hides the next runs' scheduler records and run.log warnings in this process."""
+    from sdt_core.job.signals import SHUTDOWN_LOGGERS
+
+    levels = {name: logging.getLogger(name).level for name in SHUTDOWN_LOGGERS}
+    yield
+    left = {name: logging.getLogger(name).level for name in SHUTDOWN_LOGGERS}
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+    assert left == levels, "the test left distributed's logger levels changed"
+
+
 @pytest.fixture
 def sdt():
     return run_sdt

@@ -353,3 +353,20 @@ def test_main_in_one_process_keeps_one_handler_and_writes_to_the_stderr_of_the_m
     capsys.readouterr()
     logging.getLogger("sdt_core.test").warning("after the captures changed")
     assert capsys.readouterr().err == "WARNING: after the captures changed\n"
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_a_failed_runs_quiet_close_gives_distributeds_loggers_their_levels_back(processes):
+    """A failed run closes its cluster with distributed's records below ERROR dropped; afterwards
+    the loggers are as before the run, not at the level a LocalCluster's `silence_logs` held while
+    it lived, nor where `_drop_records` put the workers' (a worker of threads shares this process's)."""
+    from sdt_core import get_plug
+    from sdt_core.job import signals
+
+    loggers = [logging.getLogger(name) for name in signals.SHUTDOWN_LOGGERS]
+    before = [lg.level for lg in loggers]
+    plug = get_plug("local", workers=1, threads=1, memory=0.5, processes=processes, silence_logs=logging.ERROR)
+    with pytest.raises(RuntimeError, match="the run failed"):
+        with signals.running(plug):
+            raise RuntimeError("the run failed")
+    assert [lg.level for lg in loggers] == before

@@ -129,11 +129,11 @@ def running(plug: Any) -> Iterator[Any]:
 def _quiet(client: Any) -> Iterator[None]:
     """distributed's records below ERROR dropped (or sent to SHUTDOWN_HANDLER), here and on `client`'s
     workers (None: here only)."""
+    loggers = [logging.getLogger(name) for name in SHUTDOWN_LOGGERS]
+    saved = [(lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]  # before workers of threads drop them
     if client is not None:
         with contextlib.suppress(Exception):
             client.run(_drop_records, on_error="ignore")  # worker processes write to sdt's stderr
-    loggers = [logging.getLogger(name) for name in SHUTDOWN_LOGGERS]
-    saved = [(lg.level, lg.propagate, list(lg.handlers)) for lg in loggers]
     for lg in loggers:
         if SHUTDOWN_HANDLER is None:
             lg.setLevel(logging.ERROR)

@@ -125,7 +125,7 @@ def assert_drawn(page: Any, charts: int) -> None:
 
 def test_the_report_draws_every_chart_and_lists_the_failures_offline(report, artifacts):
     with offline(report) as page:
-        assert_drawn(page, 10)  # status, 5 distributions, flags, failures, time and memory, workers
+        assert_drawn(page, 11)  # status, 5 distributions, flags, failures, time and memory, workers, workers over time
 
         failures = page.locator(".sdt-failures-table .slick-cell")
         assert sorted(cell for cell in failures.all_inner_texts() if cell.startswith("broken")) == sorted(BROKEN)
@@ -154,13 +154,13 @@ def test_the_report_draws_every_chart_and_lists_the_failures_offline(report, art
 def test_the_reports_of_degenerate_folders_open_without_errors(report, tmp_path):
     """The same run's folder with only its error rows, and with none: empty sections, no script error."""
     rows = (report.parent / LOG).read_text().splitlines()
-    for name, kept, charts in [("errors", [r for r in rows if '"status": "error"' in r], 4), ("nothing", [], 0)]:
+    for name, kept, charts in [("errors", [r for r in rows if '"status": "error"' in r], 5), ("nothing", [], 0)]:
         folder = tmp_path / name
         folder.mkdir()
         shutil.copy(report.parent / RUN, folder)
         (folder / LOG).write_text("".join(f"{row}\n" for row in kept))
         with offline(write_report(folder)) as page:
-            assert_drawn(page, charts)  # errors: status, failures, time and memory, workers; nothing: none
+            assert_drawn(page, charts)  # errors: status, failures, time and memory, workers, their count; nothing: none
             texts = page.locator(".sdt-fleet-empty").get_by_text("Nothing to show: no key finished ok.")
             assert texts.count() == 1
 
@@ -176,7 +176,7 @@ def test_the_fleet_map_draws_the_keys_by_place_and_recolours_them_by_the_field_p
     shutil.copy(report.parent / RUN, tmp_path)
     (tmp_path / LOG).write_text("".join(json.dumps(row) + "\n" for row in rows))
     with offline(write_report(tmp_path)) as page:
-        assert_drawn(page, 11)  # the ten charts of the run, and the map
+        assert_drawn(page, 12)  # the eleven charts of the run, and the map
         before = page.locator(".sdt-fleet-map").screenshot()
         page.locator(".sdt-fleet-map-field select").select_option("meta_dc_capacity_kw")
         page.wait_for_timeout(300)  # one animation frame or so for the canvas to repaint
