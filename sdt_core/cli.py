@@ -15,7 +15,7 @@ import traceback
 import typing
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import click
 
@@ -120,9 +120,13 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         self.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         self.addFilter(_LogFilter())
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:  # what `RunLog` sees when it takes the terminal's handlers off
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:  # StreamHandler's own assignments: always the current one
+        pass
 
 
 def _configure_logging() -> None:

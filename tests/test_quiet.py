@@ -370,3 +370,21 @@ def test_a_failed_runs_quiet_close_gives_distributeds_loggers_their_levels_back(
         with signals.running(plug):
             raise RuntimeError("the run failed")
     assert [lg.level for lg in loggers] == before
+
+
+def test_the_run_log_takes_sdts_own_handler_made_while_another_stderr_was_current(tmp_path, monkeypatch):
+    """`sdt`'s root handler writes to the stderr of the moment: a run log started after the stream
+    was swapped (a test's capture, a notebook's redirect) still takes it off the root logger."""
+    import io
+
+    from sdt_core.cli import main
+
+    root = logging.getLogger()
+    with pytest.raises(SystemExit):
+        main(["plugs", "--help"])  # gives the root logger sdt's handler, bound to this stderr
+    terminal = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with RunLog(tmp_path / "run.log") as run_log:
+        logging.getLogger("sdt_core.example").warning("into run.log only")
+    assert run_log.count == 1 and terminal.getvalue() == ""
+    assert any(type(h).__name__ == "_Stderr" for h in root.handlers)  # given back

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 from bokeh.embed import file_html
 from bokeh.layouts import column, gridplot, row
-from bokeh.models import ColumnDataSource, FactorRange, HoverTool, TapTool
+from bokeh.models import ColumnDataSource, DataRange1d, FactorRange, HoverTool, TapTool
 from bokeh.models.layouts import LayoutDOM
 from bokeh.plotting import figure
 from bokeh.resources import INLINE
@@ -195,12 +195,11 @@ def _cluster_size(tables: RunTables) -> list[LayoutDOM]:
         return []
     adapt = tables.run.get("adapt")
     bounds = f", adapting between {adapt[0]} and {adapt[1]} (--adapt)" if isinstance(adapt, list) else ""
-    plot = chart("cluster-size-chart", title="workers over time", width=660, height=200)
+    plot = chart("cluster-size-chart", title="workers over time", width=660, height=200, y_range=DataRange1d(start=0))
     plot.step("seconds", "workers", mode="after", line_width=2, source=ColumnDataSource(size))
     plot.scatter("seconds", "workers", size=6, source=ColumnDataSource(size))
     plot.add_tools(HoverTool(tooltips=[("from", "@seconds{0,0.0} s"), ("workers", "@workers")]))
     plot.xaxis.axis_label, plot.yaxis.axis_label = "seconds since the run connected", "workers"
-    plot.y_range.start = 0
     return [note(f"The cluster's workers over the run{bounds}.", "cluster-size-note"), plot]
 
 
