@@ -20,7 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 from sdt_core.acceleration.swap import FastPathFailed, KeyMode, Substitution, install, key_mode
 
 #: The SDT versions every substitution below was proven on; a new one is added after
-#: `pytest tests/test_acceleration.py --equivalence=all` and the benchmark pass on it.
+#: `pytest tests/test_acceleration.py tests/test_refilled_problems.py` and the benchmark's proof set
+#: (`python bench/run.py --only fast_proof fast_loss`) pass on it.
 PROVEN_ON = ("2.1.5",)
 
 SUBSTITUTIONS: tuple[Substitution, ...] = (
