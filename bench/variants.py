@@ -318,6 +318,7 @@ def _tail_run(args: argparse.Namespace, adapt: str | None, stop_every: float | N
         "rows": len(keys),
         "unique_keys": len(set(keys)),
         "sigterms": len(stops),
+        "workers": points,
     }
 
 

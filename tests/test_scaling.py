@@ -101,6 +101,10 @@ def test_keys_held_back_by_the_runner_grow_the_cluster_and_it_shrinks_in_the_tai
     assert grown < 15 * 0.3, workers  # while short keys still waited, not in the tail
     short = [row["worker"] for row in rows if row["key"][0] != "system-0000"]
     assert len(set(short)) == 2  # the second worker ran keys the runner had held back
+    # once the long key alone is left (it starts at most 0.3 s before), the second worker goes
+    # within seconds, and run.json says so when it goes (not at the end, when a key next finishes)
+    shrunk = next(t for t, count in workers if count == 1 and t > grown)
+    assert workers[-1][0] - shrunk >= 7 - 3.5, workers
 
 
 def test_the_hint_of_keys_held_back_is_taken_back_at_the_end(tmp_path):
@@ -324,3 +328,108 @@ def test_adapt_with_a_plug_whose_clusters_cannot_scale_is_one_line_exit_2(comman
     assert refused.value.code == 2 and err == (
         "sdt: error: plug 'ssh' cannot scale its clusters: it implements no adapt_cluster hook; leave out --adapt\n"
     )
+
+
+def _retire_at_first_look(hint_keys):
+    """A cluster of 2 workers, one running a long task: what `RunAdaptive` recommends at its
+    first look, with runs holding back `hint_keys` keys (None: no run hints)."""
+    from distributed import Client, LocalCluster
+
+    from sdt_core.plugs.adaptive import adapt_to_run
+    from sdt_core.plugs.scaling import WaitingKeys
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        waiting = WaitingKeys(client)
+        if hint_keys is not None:
+            waiting.holding(hint_keys)
+        future = client.submit(time.sleep, 4, pure=False)
+        deadline = time.monotonic() + 10
+        while not any(client.processing().values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        busy = {cluster.scheduler.workers[a].name for a, keys in client.processing().items() if keys}
+        adaptive = adapt_to_run(cluster, 1, 2, interval=0)  # no looks of its own: this test looks
+        try:
+            target = cluster.sync(adaptive.safe_target)
+            advice = cluster.sync(adaptive.recommendations, target)
+        finally:
+            adaptive.stop()
+            waiting.clear()
+            client.cancel(future)
+    return target, advice, busy
+
+
+def test_in_a_runs_tail_an_idle_worker_is_retired_at_the_first_look():
+    target, advice, busy = _retire_at_first_look(hint_keys=0)  # the run holds back no key: its tail
+    assert target == 1
+    assert advice["status"] == "down" and len(advice["workers"]) == 1, advice
+    assert set(advice["workers"]).isdisjoint(busy)  # the idle one, not the one running the key
+
+
+@pytest.mark.parametrize("hint_keys", [None, 3])
+def test_outside_a_runs_tail_distributed_waits_its_wait_count(hint_keys):
+    """No run hints (a cluster adapting for another client), or keys still held back (they
+    come back soon): distributed's patience, several looks before a worker is retired."""
+    _, advice, _ = _retire_at_first_look(hint_keys)
+    assert advice == {"status": "same"}
+
+
+def test_the_worker_timeline_sees_a_cluster_shrink_while_no_key_finishes():
+    from distributed import Client, LocalCluster
+
+    from sdt_core.plugs.scaling import WorkerTimeline
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        timeline = WorkerTimeline(client, every=0.2)
+        time.sleep(0.3)
+        cluster.scale(1)
+        deadline = time.monotonic() + 10
+        while len(client.nthreads()) != 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shrunk = time.monotonic() - timeline.started
+        time.sleep(1.5)  # nothing calls look() meanwhile: no key finishes
+        timeline.close()
+    counts = [count for _, count in timeline.points]
+    assert counts == [2, 1, 1], timeline.points  # the drop, then the end
+    assert timeline.points[1][0] <= shrunk + 0.5, (shrunk, timeline.points)
+    assert not timeline._thread.is_alive()  # closed: no thread left behind
+
+
+def _slow_key(key):
+    time.sleep(0.1)
+    return {"key": list(key), "status": "ok", "total_s": 0.1}
+
+
+def test_the_submission_window_grows_with_the_cluster():
+    """A cluster of 1 thread that grows to 2 while keys run: the window (8 keys per thread) is
+    sized again, so keys go to the new worker too."""
+    from distributed import Client, LocalCluster
+
+    from sdt_core.job.submission import submit_all
+    from sdt_core.output.progress import Progress
+
+    seen, rows = [], []
+
+    def budget(in_flight, threads):
+        seen.append((in_flight, threads))
+        return None
+
+    def record(batch):
+        rows.extend(batch)
+        if len(rows) >= 2 and len(cluster.scheduler.workers) == 1:
+            cluster.scale(2)
+
+    todo = [(f"k{i}",) for i in range(60)]
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        left = submit_all(client, todo, _slow_key, record, Progress(len(todo), show=False), 10_000, 0, budget=budget)
+    assert left == [] and sorted(tuple(row["key"]) for row in rows) == sorted(todo)
+    assert seen[0][1] == 1 and 2 in {threads for _, threads in seen}, seen
+    assert max(in_flight for in_flight, _ in seen) > 8, seen  # more keys than one thread's window

@@ -1,10 +1,11 @@
 """Keys through the cluster: a bounded window of tasks, each result recorded once.
 
 About two seconds of work is in flight (at least 8 keys per worker thread, at most
-`max_in_flight`); each finished task's row is handed to `record` as it arrives. A task the
-cluster could not finish gets a row that says why: `worker` when the key killed its worker
-process each time it ran, `memory` when its worker stayed paused for memory and `timeout` when
-it ran longer than the key timeout (the watchdog), and `cluster` otherwise (the cluster went
+`max_in_flight`; the threads are read again as keys finish, so a cluster that grows gets
+keys); each finished task's row is handed to `record` as it arrives. A task the cluster
+could not finish gets a row that says why: `worker` when the key killed its worker process
+each time it ran, `memory` when its worker stayed paused for memory and `timeout` when it
+ran longer than the key timeout (the watchdog), and `cluster` otherwise (the cluster went
 away): only `cluster` rows are run again by a resume (unless `--rerun` names a stage).
 """
 
@@ -48,16 +49,18 @@ def submit_all(
     """
     from distributed import as_completed
 
-    threads = max(1, sum(client.nthreads().values()))
+    threads = ClusterThreads(client)
     pending = iter(todo)
     held = [len(todo)]  # keys not submitted yet
     owners: dict[Any, tuple[Any, ...]] = {}  # task key -> data key
     futures: dict[Any, Any] = {}  # task key -> Future, for the watchdog
     finished = as_completed(with_results=True, raise_errors=False)  # results fetched in the background
 
-    def refill(target: int) -> None:
+    def refill(two_seconds_of_work: int = 0) -> None:
+        now_threads = threads.now()  # a cluster that grew (--adapt) gets keys for its new threads
+        target = min(max_in_flight, max(8 * now_threads, two_seconds_of_work))
         room = target - len(owners)
-        allowed = None if budget is None else budget(len(owners), threads)
+        allowed = None if budget is None else budget(len(owners), now_threads)
         if allowed is not None and allowed < room:  # the budget, not the window, decides
             room = allowed
         elif room < max(1, target // 4):  # one client.map per quarter window
@@ -76,7 +79,7 @@ def submit_all(
 
     recent: collections.deque[tuple[float, int]] = collections.deque()  # (time, keys finished)
     with Watchdog(client, futures, restart=restart_workers, key_timeout=key_timeout) as watchdog:
-        refill(min(max_in_flight, 8 * threads))
+        refill()
         for batch in finished.batches():
             rows = []
             lost = client.status != "running"  # the scheduler went away: what was in flight is cancelled
@@ -104,10 +107,28 @@ def submit_all(
             while now - recent[0][0] > 2.0:
                 recent.popleft()
             two_seconds_of_work = sum(n for _, n in recent)  # keys finished in the last two seconds
-            refill(min(max_in_flight, max(8 * threads, two_seconds_of_work)))
+            refill(two_seconds_of_work)
     if watchdog.fatal:
         raise RunFailed(watchdog.fatal)
     return list(pending)
+
+
+class ClusterThreads:
+    """The cluster's worker threads (at least 1), read again at most once per `every` seconds."""
+
+    def __init__(self, client: Any, every: float = 1.0):
+        self.client, self.every = client, every
+        self._count, self._read = 1, -float("inf")
+
+    def now(self) -> int:
+        """The threads as last read, read again if that is `every` seconds old."""
+        if time.monotonic() - self._read >= self.every:
+            self._read = time.monotonic()
+            try:
+                self._count = max(1, sum(self.client.nthreads().values()))
+            except Exception:  # the scheduler is going away: the loop sees it and says so
+                pass
+        return self._count
 
 
 def row_of(key: tuple[Any, ...], future: Any, result: Any, failure: tuple[str, str] | None = None) -> dict[str, Any]:

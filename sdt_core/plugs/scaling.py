@@ -36,33 +36,47 @@ def parse_adapt(value: str | tuple[int, int] | list[int] | None) -> tuple[int, i
 
 class WorkerTimeline:
     """How many workers the cluster had over a run (run.json's `workers`): [seconds, count] at each
-    change, and at the end (`close`)."""
+    change, and at the end (`close`). It looks every `every` seconds in a thread of its own, so a
+    cluster that shrinks while a long key runs (no key finishing) is seen when it shrinks."""
 
     def __init__(self, client: Any, every: float = 1.0):
-        import time
+        import threading
 
         self._clock = time.monotonic
         self.client, self.every = client, every
         self.started = self._clock()
         self.points: list[list[float]] = []
+        self._lock = threading.Lock()
         self._looked = -every
         self.look()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="sdt-worker-timeline", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.every):
+            if getattr(self.client, "status", "running") in ("closing", "closed"):
+                return  # a run that failed before `close`: no thread left behind
+            self.look()
 
     def look(self) -> None:
         """Note the number of workers, at most once per `every` seconds."""
-        now = self._clock() - self.started
-        if now - self._looked < self.every:
-            return
-        self._looked = now
-        try:
-            count = len(self.client.nthreads())
-        except Exception:  # the scheduler is going away: the run says so itself
-            return
-        if not self.points or self.points[-1][1] != count:
-            self.points.append([round(now, 1), count])
+        with self._lock:
+            now = self._clock() - self.started
+            if now - self._looked < self.every * 0.9:  # the thread's own wake-ups are `every` apart
+                return
+            self._looked = now
+            try:
+                count = len(self.client.nthreads())
+            except Exception:  # the scheduler is going away: the run says so itself
+                return
+            if not self.points or self.points[-1][1] != count:
+                self.points.append([round(now, 1), count])
 
     def close(self) -> None:
-        """Note the number of workers at the end, so the last count has its end too."""
+        """Stop looking; note the number of workers at the end, so the last count has its end too."""
+        self._stop.set()
+        self._thread.join()
         self._looked = -self.every
         self.look()
         end = round(self._clock() - self.started, 1)
@@ -76,14 +90,23 @@ WAITING_KEY = "sdt-waiting-keys"
 STALE_S = 600.0
 
 
+def fresh_hints(hints: Any, now: float) -> list[dict[str, Any]]:
+    """The hints (as `WaitingKeys` publishes them) of runs still going: not stale, well formed."""
+    values = hints.values() if isinstance(hints, dict) else ()
+    return [h for h in values if isinstance(h, dict) and now - float(h.get("at", 0)) <= STALE_S]
+
+
+def held_back(hints: Any, now: float) -> int:
+    """Keys that runs still hold back, over the fresh `hints`."""
+    return sum(int(hint.get("keys", 0)) for hint in fresh_hints(hints, now))
+
+
 def extra_workers(hints: Any, target_duration: float, threads_per_worker: float, now: float) -> int:
     """Workers to add to the scheduler's own target for the keys runs hold back (`hints`, as
     `WaitingKeys` publishes them): enough threads to run them within `target_duration` at
     their run's mean key time (all at once while no key of the run is done), one per key at most."""
     threads = 0
-    for hint in (hints or {}).values() if isinstance(hints, dict) else ():
-        if not isinstance(hint, dict) or now - float(hint.get("at", 0)) > STALE_S:
-            continue
+    for hint in fresh_hints(hints, now):
         keys, mean = int(hint.get("keys", 0)), hint.get("mean_s")
         threads += keys if mean is None else min(keys, math.ceil(keys * float(mean) / target_duration))
     return math.ceil(threads / max(threads_per_worker, 1.0))
