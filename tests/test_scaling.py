@@ -165,7 +165,7 @@ def test_a_worker_told_to_stop_retires_and_every_key_gets_one_row(tmp_path, monk
     out = tmp_path / "out"
     try:
         summary = run(
-            Numbered(systems=12),
+            Numbered(systems=40),  # ~6 s of keys after the stop: time for the nanny to start it again
             plug="local",
             settings=ONE | {"workers": 2},
             out=out,
@@ -175,8 +175,8 @@ def test_a_worker_told_to_stop_retires_and_every_key_gets_one_row(tmp_path, monk
     finally:
         stopper.join()
     rows = rows_of(out)
-    assert sorted(row["key"][0] for row in rows) == [f"system-{i:04d}" for i in range(12)]  # each key once
-    assert {row["status"] for row in rows} == {"ok"} and summary.ok == 12
+    assert sorted(row["key"][0] for row in rows) == [f"system-{i:04d}" for i in range(40)]  # each key once
+    assert {row["status"] for row in rows} == {"ok"} and summary.ok == 40
     assert not psutil.pid_exists(stopped[0]) or psutil.Process(stopped[0]).status() == psutil.STATUS_ZOMBIE
     ran = sorted(int(path.suffix[1:]) for path in pids.glob("0.*"))
     assert len(ran) == 2 and stopped[0] in ran  # key 0 ran again on another worker, once
