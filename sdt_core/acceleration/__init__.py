@@ -78,6 +78,17 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
         "by cvxpy, and hands CLARABEL the same matrices, vectors and cones. CLARABEL only.",
     ),
     Substitution(
+        name="time-shift-problem-refill",
+        target="solardatatools.algorithms.time_shifts:l2_l1d1_l2d2p365",
+        replacement="sdt_core.acceleration.refilled_time_shifts:refilled_time_shift_fit",
+        proven_on=PROVEN_ON,
+        summary="The time shift check's weight search compiles its problem with cvxpy twice per data instead "
+        "of 11 times: the first two weights' fits are SDT's own and give where the weight enters cvxpy's "
+        "data (its objective entries, w1 times those for w1 = 1), checked against both; each later weight's "
+        "fit hands CLARABEL the first problem's matrices, vectors and cones with those entries refilled. "
+        "CLARABEL only.",
+    ),
+    Substitution(
         name="sunrise-fit-memo",
         target="solardatatools.algorithms.sunrise_sunset_estimation:tl1_l2d2p365",
         replacement="sdt_core.acceleration.repeated_fits:memoized_fit",

@@ -65,7 +65,7 @@ def refilled_capacity_fit(
 
     if solver != SOLVER or verbose or return_all or type(w2) not in (float, np.float64) or not np.isfinite(w2):
         return NOT_APPLICABLE
-    if not _cvxpy_proven() or not isinstance(signal, np.ndarray) or signal.dtype != np.float64 or signal.ndim != 1:
+    if not cvxpy_proven() or not isinstance(signal, np.ndarray) or signal.dtype != np.float64 or signal.ndim != 1:
         return NOT_APPLICABLE
     masked = np.copy(signal)
     if use_ixs is not None:
@@ -73,31 +73,38 @@ def refilled_capacity_fit(
     key = _fingerprint((masked, w3, w4))
     if key is None:
         return NOT_APPLICABLE
-    cache = _cache()
+    cache = thread_cache("capacity")
     compiled = cache.get(key)
     if compiled is None:
         compiled = _compile(masked, w2, w3, w4)
-        cache[key] = compiled
-        while len(cache) > KEPT:
-            cache.popitem(last=False)
-    cache.move_to_end(key)
+    keep(cache, key, compiled)
     if not compiled.refillable:
         return NOT_APPLICABLE
     return _fit(compiled, float(w2))
 
 
 @functools.cache
-def _cvxpy_proven() -> bool:
+def cvxpy_proven() -> bool:
+    """Whether the installed cvxpy is one whose `Problem.solve` the refills were proven to replay."""
     from importlib.metadata import version
 
     return version("cvxpy") in CVXPY_PROVEN_ON
 
 
-def _cache() -> OrderedDict[Hashable, _Compiled]:
-    cache = getattr(_LOCAL, "compiled", None)
-    if cache is None:
-        cache = _LOCAL.compiled = OrderedDict()
-    return cache
+def thread_cache(name: str) -> OrderedDict[Hashable, Any]:
+    """This thread's compiled problems of one kind (`name`), oldest first."""
+    caches = getattr(_LOCAL, "caches", None)
+    if caches is None:
+        caches = _LOCAL.caches = {}
+    return caches.setdefault(name, OrderedDict())
+
+
+def keep(cache: OrderedDict[Hashable, Any], key: Hashable, value: Any) -> None:
+    """Put `value` in `cache` as its newest entry, dropping the oldest beyond `KEPT`."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > KEPT:
+        cache.popitem(last=False)
 
 
 def _compile(masked: Any, w2: float, w3: float, w4: float) -> _Compiled:
@@ -116,9 +123,10 @@ def _compile(masked: Any, w2: float, w3: float, w4: float) -> _Compiled:
     return _Compiled(problem, tv_weights, scaled, refillable)
 
 
-def solver_data(problem: Any) -> dict[str, Any]:
-    """The data cvxpy hands CLARABEL for `problem` (`get_problem_data`, as `Problem.solve` calls it)."""
-    data, _, _ = problem.get_problem_data(SOLVER, False, False, False, False, None, {})
+def solver_data(problem: Any, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The data cvxpy hands CLARABEL for `problem` (`get_problem_data`, as `Problem.solve` calls it
+    with the solver options `options`)."""
+    data, _, _ = problem.get_problem_data(SOLVER, False, False, False, False, None, dict(options or {}))
     return data  # type: ignore[no-any-return]
 
 
@@ -157,18 +165,27 @@ def _fit(compiled: _Compiled, w2: float) -> tuple[Any, Any, Any]:
 
     problem = compiled.problem
     compiled.tv_weights.value = np.ones(compiled.tv_weights.shape)
-    _solve(problem, compiled.scaled, w2, warm_start=False)
+    solve_refilled(problem, compiled.scaled, w2, warm_start=False)
     x2 = _by_name(problem)["x2"].value
     compiled.tv_weights.value = 1 / (EPS + np.abs(np.diff(x2, n=1)))
-    _solve(problem, compiled.scaled, w2, warm_start=True)
+    solve_refilled(problem, compiled.scaled, w2, warm_start=True)
     found = _by_name(problem)
     return found["x2"].value.copy(), found["x3"].value.copy(), found["x4"].value.copy()
 
 
-def _solve(problem: Any, scaled: Any, w2: float, warm_start: bool) -> None:
-    """`problem.solve(solver=CLARABEL)` with the weight `w2` in place of 1 in its data."""
-    data, chain, inverse = problem.get_problem_data(SOLVER, False, False, False, False, None, {})
-    solution = chain.solve_via_data(problem, refill(data, scaled, w2), warm_start, False, {})
+def solve_refilled(
+    problem: Any,
+    scaled: Any,
+    weight: float,
+    warm_start: bool,
+    options: dict[str, Any] | None = None,
+    unit_c: Any = None,
+) -> None:
+    """`problem.solve(solver=CLARABEL, **options)` with the weight in its data: `c` is `unit_c`
+    (default: the data's own, a problem made with weight 1) with the `scaled` entries times `weight`."""
+    data, chain, inverse = problem.get_problem_data(SOLVER, False, False, False, False, None, dict(options or {}))
+    unit = data if unit_c is None else {**data, "c": unit_c}
+    solution = chain.solve_via_data(problem, refill(unit, scaled, weight), warm_start, False, dict(options or {}))
     problem.unpack_results(solution, chain, inverse)
 
 
