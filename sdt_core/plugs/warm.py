@@ -49,7 +49,7 @@ def warm_workers() -> bool:
     """Whether workers are warmed up (dask config `sdt.warm-workers`, default False)."""
     import dask.config
 
-    return bool(dask.config.get(WARM_CONFIG, default=False))
+    return bool(dask.config.get(WARM_CONFIG, default=True))
 
 
 def warm_up() -> dict[str, str]:
