@@ -47,27 +47,15 @@ def swapped() -> dict[str, bool]:
     return found
 
 
-pytestmark = pytest.mark.warm
-
-
-@pytest.fixture(autouse=True, scope="module")
-def warm_on():
-    """Warm workers are off by default; these tests turn them on (their process's forkserver starts warm)."""
-    with dask.config.set({WARM_CONFIG: True}):
-        yield
-
-
 @pytest.fixture(scope="module")
-def local(warm_on):
+def local():
     """A client of the local plug's cluster: 1 worker process, forked from sdt's forkserver."""
     with get_plug("local", dashboard_address="127.0.0.1:0", **CLUSTER) as client:
         yield client
 
 
 def test_the_switch_is_on_unless_dask_config_turns_it_off():
-    assert warm_workers()  # as warm_on sets it; off by default:
-    with dask.config.set({WARM_CONFIG: None}):
-        assert not warm_workers()
+    assert warm_workers()
     with dask.config.set({WARM_CONFIG: False}):
         assert not warm_workers()
     assert set(PAID) <= set(modules())
