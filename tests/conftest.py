@@ -43,6 +43,8 @@ def root_logging_restored():
 def distributed_logging_unchanged():
     """Each test leaves the levels of the loggers a run's close quiets as it found them: a level left
     at ERROR hides the next runs' scheduler records and run.log warnings in this process."""
+    import distributed  # noqa: F401  its first import sets these levels (its logging config): not the test's doing
+
     from sdt_core.job.signals import SHUTDOWN_LOGGERS
 
     levels = {name: logging.getLogger(name).level for name in SHUTDOWN_LOGGERS}
