@@ -135,7 +135,6 @@ def bench_miniature(session: nox.Session) -> None:
     """Every figure of the benchmark suite in miniature (tests/test_bench.py, marker `bench`): none breaks unseen."""
     sync_workspace(session)
     session.run("pytest", "tests/test_bench.py", "-m", "bench", *session.posargs)
-    session.run("pytest", "tests/test_warm.py", "-m", "warm", *session.posargs)  # a process whose forkserver is warm
 
 
 @nox.session

@@ -375,8 +375,30 @@ def test_a_stop_while_the_fleet_report_is_written_waits_for_it(tmp_path, monkeyp
     with signals.stop_on_signals(), pytest.raises(signals.Stopped) as stopped:
         run(TINY.format(n=2), settings=SMALL | {"workers": 1}, out=tmp_path / "out", analysis=INVENTORY)
     assert stopped.value.exit_code == 143
+    assert stopped.value.detail == f"2 of 2 keys done in {tmp_path / 'out'}; the same command with --resume goes on"
     assert "synthetic-001" in (tmp_path / "out" / "report.html").read_text()
     assert [p.name for p in (tmp_path / "out").glob(".*partial")] == []
+
+
+def test_a_stop_just_after_the_folder_is_taken_says_what_was_done(tmp_path, monkeypatch):
+    """SIGTERM the moment run.json is written (test_faults' moment "start"), before the run's
+    keys are counted: the line still says how many keys are done and how to go on (before:
+    "sdt: stopped by SIGTERM" alone, the stop outran the part of the run that told it)."""
+    from sdt_core.job import signals
+    from sdt_core.output import results
+
+    write_whole = results.write_whole
+
+    def written_then_signalled(path, data):
+        write_whole(path, data)
+        if path.name == results.RUN:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(results, "write_whole", written_then_signalled)
+    with signals.stop_on_signals(), pytest.raises(signals.Stopped) as stopped:
+        run(TINY.format(n=2), settings=SMALL | {"workers": 1}, out=tmp_path / "out", analysis=INVENTORY, report=False)
+    assert stopped.value.exit_code == 143
+    assert stopped.value.detail == f"0 of 2 keys done in {tmp_path / 'out'}; the same command with --resume goes on"
 
 
 def test_a_task_the_cluster_cannot_run_gets_a_readable_row_that_a_resume_retries(tmp_path, monkeypatch):
@@ -461,12 +483,14 @@ def test_a_key_holding_more_memory_than_its_worker_has_fails_and_the_run_finishe
     assert by_key["p9"]["error"].startswith("MemoryError: its worker stayed paused for memory (")
 
 
-def test_workers_paused_for_memory_before_running_anything_end_the_run_or_their_keys(tmp_path, monkeypatch):
+def test_workers_paused_for_memory_before_running_anything_end_the_run_in_one_line(tmp_path, monkeypatch):
     """Every worker process holds more than its pause threshold from its start: the run ends
-    by itself, never waiting. Either the watchdog sees the worker paused with no key twice and
-    ends the run in one line, or Dask handed a key to each new worker before the worker
-    noticed its memory (a race of Dask's, seen both ways on this machine) and each such key
-    is failed for memory. Nothing else: no key is lost, none waits."""
+    by itself in one line, nothing run. The warm-up pauses such a worker before it takes a key
+    (`sdt_core.plugs.warmup.pause_if_over`; before it, Dask's memory monitor looked only an
+    interval after the worker's start, and a worker ran keys or not as that race went), so the
+    check before the first key finds every worker paused."""
+    from sdt_core.job import access
+
     preload = module(
         tmp_path,
         monkeypatch,
@@ -477,32 +501,31 @@ def test_workers_paused_for_memory_before_running_anything_end_the_run_or_their_
             held.append(np.ones(int(0.6 * 2**30) // 8))  # more than the pause threshold of 0.5 GiB
         """,
     )
-    monkeypatch.setenv("DASK_SDT__PAUSE_TIMEOUT", "2")
+    monkeypatch.setattr(access, "PAUSED_GRACE", 3.0)  # the check's wait for a paused worker (30 s)
+    monkeypatch.setenv("DASK_SDT__PAUSE_TIMEOUT", "2")  # were a key taken: the watchdog's wait
     import dask.config
 
     dask.config.refresh()
     start = time.monotonic()
     try:
-        summary = run(
-            TINY.format(n=3),
-            settings=SMALL | {"workers": 1, "memory": 0.5, "preload": [preload]},
-            out=tmp_path / "out",
-            analysis=INVENTORY,
-            report=False,
-        )
-    except SdtError as exc:
-        assert re.search(r"stays paused for memory .* without running a key, even after a restart", str(exc)), exc
-        done = rows(tmp_path / "out")  # a key may finish before the worker notices its memory
-        assert len(done) < 3 and all(row["status"] == "ok" or row["stage"] == "memory" for row in done)
-    else:
-        done = rows(tmp_path / "out")
-        assert summary.ok + summary.failed == len(done) == 3
-        assert all(row["status"] == "ok" or row["stage"] == "memory" for row in done), done
-        assert summary.failed >= 1  # the worker never had the memory to run them all
+        with pytest.raises(SdtError) as refused:
+            run(
+                TINY.format(n=3),
+                settings=SMALL | {"workers": 1, "memory": 0.5, "preload": [preload]},
+                out=tmp_path / "out",
+                analysis=INVENTORY,
+                report=False,
+            )
     finally:
         monkeypatch.delenv("DASK_SDT__PAUSE_TIMEOUT")
         dask.config.refresh()
-    assert time.monotonic() - start < 180
+    assert re.fullmatch(
+        r"every worker is paused for memory before the first key \(using \d+\.\d\d GiB of a 0\.50 GiB limit\): "
+        r"give each worker more memory \(--memory\); nothing was run",
+        str(refused.value),
+    ), refused.value
+    assert rows(tmp_path / "out") == []
+    assert time.monotonic() - start < 120
 
 
 STUCK = """

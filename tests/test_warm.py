@@ -47,27 +47,15 @@ def swapped() -> dict[str, bool]:
     return found
 
 
-pytestmark = pytest.mark.warm
-
-
-@pytest.fixture(autouse=True, scope="module")
-def warm_on():
-    """Warm workers are off by default; these tests turn them on (their process's forkserver starts warm)."""
-    with dask.config.set({WARM_CONFIG: True}):
-        yield
-
-
 @pytest.fixture(scope="module")
-def local(warm_on):
+def local():
     """A client of the local plug's cluster: 1 worker process, forked from sdt's forkserver."""
     with get_plug("local", dashboard_address="127.0.0.1:0", **CLUSTER) as client:
         yield client
 
 
 def test_the_switch_is_on_unless_dask_config_turns_it_off():
-    assert warm_workers()  # as warm_on sets it; off by default:
-    with dask.config.set({WARM_CONFIG: None}):
-        assert not warm_workers()
+    assert warm_workers()
     with dask.config.set({WARM_CONFIG: False}):
         assert not warm_workers()
     assert set(PAID) <= set(modules())
@@ -138,3 +126,31 @@ def test_other_plugs_workers_import_at_start_through_the_worker_plugin_unless_tu
     assert state["pandas"] or not warm
     assert not state[sdt_local.SERVER_WARM]  # spawned, not forked from the warm server
     assert ["sdt-warm-up" in names for names in plugins.values()] == [warm]
+
+
+HOLD_OVER_PAUSE = """
+import numpy as np
+held = []
+def dask_setup(worker):
+    held.append(np.ones(int(0.6 * 2**30) // 8))  # over the pause threshold of a 0.5 GiB worker (0.4 GiB)
+"""
+
+
+def test_a_warm_worker_over_its_pause_threshold_from_its_start_takes_no_key(tmp_path, monkeypatch):
+    """Dask's memory monitor first looks an interval after a worker registered; a warm worker
+    ran keys of milliseconds in that time (CI: a worker restarted for memory ran all the keys
+    queued for it). The warm-up looks at its memory before the worker takes any: here the
+    monitor would look only after a minute, and the worker is paused before its first key."""
+    (tmp_path / "hold_over_pause.py").write_text(HOLD_OVER_PAUSE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    settings = CLUSTER | {"memory": 0.5, "preload": ["hold_over_pause"]}
+    with (
+        dask.config.set({"distributed.worker.memory.monitor-interval": "60s"}),
+        get_plug("local", dashboard_address="127.0.0.1:0", **settings) as client,
+    ):
+        future = client.submit(sum, [1, 2], pure=False)
+        with pytest.raises(TimeoutError):
+            future.result(timeout=3)
+        (status,) = (w["status"] for w in client.scheduler_info()["workers"].values())
+        assert status == "paused"
+        future.release()

@@ -36,7 +36,7 @@ from sdt_core.job.task import pack, process_packed_key
 from sdt_core.output.cluster_logs import LOGS, ClusterLogs
 from sdt_core.output.files import replacing
 from sdt_core.output.report import written_at_exit
-from sdt_core.output.results import SUMMARY, ResultLog
+from sdt_core.output.results import LOG, SUMMARY, ResultLog, done_keys, log_rows
 from sdt_core.output.run_log import RUN_LOG, RunLog
 from sdt_core.output.summary import RunSummary, error_kinds
 from sdt_core.output.terminal import STDERR_LOG, Terminal
@@ -161,7 +161,17 @@ def run(
     ready = Prepared(
         data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries, seconds, again, spend
     )
-    return _run(ready, Path(out), resume, report, progress_interval, biggest_first, terminal or Terminal(), started)
+    try:
+        return _run(ready, Path(out), resume, report, progress_interval, biggest_first, terminal or Terminal(), started)
+    except signals.Stopped as stop:  # also one before the run counts its keys, or one after: `_stopped`
+        stop.detail = stop.detail or _stopped(Path(out), selected)
+        raise
+
+
+def _stopped(out: Path, selected: list[tuple[Any, ...]]) -> str:
+    """What a stopped run says after "stopped by SIGNAL": the keys done in `out`, and how to go on."""
+    done = len(done_keys(log_rows(out / LOG)) & set(selected))
+    return f"{done} of {len(selected)} keys done in {out}; the same command with --resume goes on"
 
 
 def _run(
@@ -261,8 +271,7 @@ def _run(
             kinds = error_kinds(latest[key] for key in selected if key in latest)
         except signals.Stopped as stop:
             log.close()
-            done = len(log.done() & set(selected))
-            stop.detail = f"{done} of {len(selected)} keys done in {out}; the same command with --resume goes on"
+            stop.detail = _stopped(out, selected)
             raise
     return RunSummary(
         Path(out),

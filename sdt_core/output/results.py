@@ -83,6 +83,14 @@ def log_rows(path: Path) -> Iterator[dict[str, Any]]:
             yield row
 
 
+def done_keys(rows: Iterable[Mapping[str, Any]], rerun: Iterable[str] = ()) -> set[tuple[Any, ...]]:
+    """Keys with a final row among `rows`: ok, or failed for the key itself (not for the
+    cluster), and not in a stage of `rerun` (`--rerun timeout`: the keys that ran too long go again)."""
+    again = {*TRANSIENT_STAGES, *rerun}
+    latest = {_key(row): row for row in rows}
+    return {key for key, row in latest.items() if row.get("stage") not in again}
+
+
 def row_problem(row: Any) -> str | None:
     """What makes `row` no result row of sdt's, or None."""
     if not isinstance(row, dict):
@@ -181,11 +189,8 @@ class ResultLog:
         return log_rows(self.path)
 
     def done(self, rerun: Iterable[str] = ()) -> set[tuple[Any, ...]]:
-        """Keys with a final row: ok, or failed for the key itself (not for the cluster), and
-        not in a stage of `rerun` (`--rerun timeout`: the keys that ran too long go again)."""
-        again = {*TRANSIENT_STAGES, *rerun}
-        latest = {_key(row): row for row in self.rows()}
-        return {key for key, row in latest.items() if row.get("stage") not in again}
+        """Keys with a final row (`done_keys`)."""
+        return done_keys(self.rows(), rerun)
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Write `rows`; a failure to write ends the run in one line (a row cut short is not counted)."""

@@ -4,7 +4,7 @@
 (and cvxpy's and pandas's) in its load or analysis stage. The local plug's forkserver imports
 `modules()` once, so every worker it forks starts warm; on every other cluster sdt-core
 starts, the worker plugin `sdt_core.plugs.warmup.WarmUp` imports them when a worker starts,
-before it takes keys. Dask config `sdt.warm-workers` (default False) turns both on.
+before it takes keys. Dask config `sdt.warm-workers` (default True) turns both off.
 
 Importing this module imports neither Dask nor SDT.
 """
@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-#: Dask config: import what keys need in each worker before its first key (default False:
-#: warm local workers changed how Dask's memory pause and SIGTERM at start behave, see README).
+#: Dask config: import what keys need in each worker before its first key (default True).
 WARM_CONFIG = "sdt.warm-workers"
 
 #: What a key of SDT's pipeline imports that a fresh worker has not: pandas, SDT (which
@@ -46,10 +45,10 @@ def modules() -> tuple[str, ...]:
 
 
 def warm_workers() -> bool:
-    """Whether workers are warmed up (dask config `sdt.warm-workers`, default False)."""
+    """Whether workers are warmed up (dask config `sdt.warm-workers`, default True)."""
     import dask.config
 
-    return bool(dask.config.get(WARM_CONFIG, default=False))
+    return bool(dask.config.get(WARM_CONFIG, default=True))
 
 
 def warm_up() -> dict[str, str]:
