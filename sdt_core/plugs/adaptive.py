@@ -22,6 +22,7 @@ class RunAdaptive(Adaptive):
 
     #: Whether the last target was taken in runs' tail: runs hint, and none holds a key back.
     in_tail: bool = False
+    wait_count: int  # distributed's: the looks a worker must be idle for before it is retired
 
     async def target(self) -> int:
         seen = int(await super().target())
