@@ -427,11 +427,14 @@ def machine() -> dict[str, Any]:
     }
 
 
-def load_note(m: dict[str, Any]) -> str:
+def load_note(m: dict[str, Any], merged: list[str] | None = None) -> str:
     """The machine's load when the run started: on a shared machine it moves every figure."""
     if "load_average_at_start" not in m:
         return ""
-    return f" Load average at the start (1, 5, 15 min): {', '.join(map(str, m['load_average_at_start']))}."
+    note = f" Load average at the start (1, 5, 15 min): {', '.join(map(str, m['load_average_at_start']))}."
+    if merged:  # `--merge`: the date and load are those of these figures' run only
+        note += f" Date and load of the figures {', '.join(merged)} (--merge); the others are kept from earlier runs."
+    return note
 
 
 def fmt(s: dict[str, float], unit: str = "", digits: int = 2) -> str:
@@ -447,7 +450,7 @@ def table(results: dict[str, Any]) -> str:
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
         + ".",
         "Each figure: median (min to max) over the repeats; ratios are ours / the other, measured side by side."
-        + load_note(m),
+        + load_note(m, results.get("merged")),
         "",
         "| figure | value | target |",
         "| --- | --- | --- |",
@@ -551,8 +554,9 @@ def fast_path_lines(results: dict[str, Any]) -> list[str]:
             c = results["fast_pipeline"]["fargate"][mode]
             lines.append(
                 f"| 1,000 system-years on Fargate ({mode}), `sdt plan` prices of {c['prices_taken']} | "
-                f"{c['usd']:.2f} USD on-demand, {c['usd_spot']:.2f} USD with workers on spot; "
-                f"{c['hours_on_10_workers']:.2f} h on 10 tasks of {c['worker_task']} | |"
+                f"{c['usd']:.2f} USD on-demand, "
+                + (f"{c['usd_spot']:.2f} USD with workers on spot; " if "usd_spot" in c else "spot not priced then; ")
+                + f"{c['hours_on_10_workers']:.2f} h on 10 tasks of {c['worker_task']} | |"
             )
     if "fast_loss" in results:
         r = results["fast_loss"]
