@@ -48,3 +48,20 @@ def same_handover(fast: tuple, exact: tuple) -> bool:
         if (ff, fs) != (ef, es) or not same:
             return False
     return np.array_equal(fast[2], exact[2]) and np.array_equal(fast[3], exact[3]) and fast[4:] == exact[4:]
+
+
+def pipeline_run_through(frame, module, name: str, replacement) -> None:
+    """SDT's pipeline on `frame` with `module.name` replaced (a recorder) for the run, only the
+    fast path's PSD check on (SDT's own problems, compiled as cvxpy would)."""
+    from solardatatools import DataHandler
+
+    from sdt_core import acceleration
+    from sdt_core.acceleration import key_mode
+
+    original = getattr(module, name)
+    setattr(module, name, replacement)
+    try:
+        with key_mode(True, tuple(s for s in acceleration.SUBSTITUTIONS if s.name == "psd-certified-quad-form")):
+            DataHandler(frame).run_pipeline(fix_shifts=True, verbose=False)
+    finally:
+        setattr(module, name, original)

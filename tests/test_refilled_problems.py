@@ -17,7 +17,7 @@ from sdt_core import acceleration
 from sdt_core.acceleration import key_mode
 from sdt_core.acceleration.swap import NOT_APPLICABLE
 from sdt_core.dataplugs.sample import SampleData
-from tests.solver_handovers import record_handovers, same_handover
+from tests.solver_handovers import pipeline_run_through, record_handovers, same_handover
 
 NAME = "capacity-problem-refill"
 SUB = next(s for s in acceleration.SUBSTITUTIONS if s.name == NAME)
@@ -25,7 +25,6 @@ SUB = next(s for s in acceleration.SUBSTITUTIONS if s.name == NAME)
 
 def pipeline_calls(key: str, lengths: list[int]) -> list[tuple]:
     """The (signal, use_ixs, w2, w3, w4, solver) of each capacity fit SDT's pipeline makes on `key`."""
-    from solardatatools import DataHandler
     from solardatatools import signal_decompositions as sd
 
     from sdt_core.dataplugs.frames import power_frame
@@ -38,12 +37,7 @@ def pipeline_calls(key: str, lengths: list[int]) -> list[tuple]:
         calls.append((signal.copy(), None if use_ixs is None else use_ixs.copy(), w2, w3, w4, solver))
         return fit(signal, use_ixs=use_ixs, w2=w2, w3=w3, w4=w4, solver=solver, verbose=verbose)
 
-    sd._cvx_l1_pwc_smoothper_trend = record
-    try:
-        with key_mode(True, tuple(s for s in acceleration.SUBSTITUTIONS if s.name == "psd-certified-quad-form")):
-            DataHandler(frame).run_pipeline(fix_shifts=True, verbose=False)
-    finally:
-        sd._cvx_l1_pwc_smoothper_trend = fit
+    pipeline_run_through(frame, sd, "_cvx_l1_pwc_smoothper_trend", record)
     return calls
 
 

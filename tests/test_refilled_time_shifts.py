@@ -15,7 +15,7 @@ from sdt_core import acceleration
 from sdt_core.acceleration import key_mode
 from sdt_core.acceleration.swap import NOT_APPLICABLE
 from sdt_core.dataplugs.sample import SampleData
-from tests.solver_handovers import record_handovers, same_handover
+from tests.solver_handovers import pipeline_run_through, record_handovers, same_handover
 
 NAME = "time-shift-problem-refill"
 SUB = next(s for s in acceleration.SUBSTITUTIONS if s.name == NAME)
@@ -30,7 +30,6 @@ def handovers(monkeypatch):
 
 def pipeline_calls(key: str, lengths: list[int]) -> list[tuple[tuple, dict]]:
     """The arguments of each time shift fit SDT's pipeline makes on `key`, copied."""
-    from solardatatools import DataHandler
     from solardatatools.algorithms import time_shifts
 
     from sdt_core.dataplugs.frames import power_frame
@@ -44,12 +43,7 @@ def pipeline_calls(key: str, lengths: list[int]) -> list[tuple[tuple, dict]]:
         calls.append((tuple(a.copy() for a in args), copy))
         return fit(*args, **kwargs)
 
-    time_shifts.l2_l1d1_l2d2p365 = record
-    try:
-        with key_mode(True, tuple(s for s in acceleration.SUBSTITUTIONS if s.name == "psd-certified-quad-form")):
-            DataHandler(frame).run_pipeline(fix_shifts=True, verbose=False)
-    finally:
-        time_shifts.l2_l1d1_l2d2p365 = fit
+    pipeline_run_through(frame, time_shifts, "l2_l1d1_l2d2p365", record)
     return calls
 
 
