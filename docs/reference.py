@@ -99,7 +99,8 @@ SECTIONS: list[tuple[str, str, str, list[str]]] = [
         "Warm workers",
         "Each worker of a cluster sdt-core starts imports what keys need (SDT, cvxpy, pandas) before "
         "its first key, through a worker plugin sdt-core registers itself; dask config "
-        "`sdt.warm-workers: false` turns it off. A plug whose workers are forked from a server of its "
+        "`sdt.warm-workers` (`auto`, the default: for runs of SDT's own analysis and clusters started "
+        "without a run; `true`; `false`) says when. A plug whose workers are forked from a server of its "
         "own has that server call `warm_up()` once, when `warm_workers()`, as the local plug's forkserver does.",
         "sdt_core",
         ["warm_workers", "warm_up"],

@@ -126,3 +126,10 @@ def shapley_paths(frame):
 
     paths = loss_factor_analysis.enumerate_paths(5, dtype=bool)
     return {"paths": int(paths.shape[0]), "path_sum": int(paths.sum())}
+
+
+def sdt_imported(frame):
+    """Whether this worker had imported SDT before this key, which needs none of it."""
+    import sys
+
+    return {"sdt_imported": "solardatatools" in sys.modules}

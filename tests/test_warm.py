@@ -2,8 +2,8 @@
 
 The local plug's workers are forked from a server that imported it (`sdt_local.warm`); the
 workers of other plugs (here `tests.priced`'s LocalCluster, its workers spawned as fresh interpreters)
-import it at start through the `WarmUp` worker plugin. Dask config `sdt.warm-workers` turns
-both off.
+import it at start through the `WarmUp` worker plugin. Dask config `sdt.warm-workers` says
+when: `auto` (the default) for runs of SDT's own analysis and clusters started without a run.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ import multiprocessing.forkserver
 import sys
 
 import dask.config
+import pandas as pd
 import pytest
 import sdt_local
 
-from sdt_core import get_plug
+from sdt_core import get_plug, run
 from sdt_core.acceleration import SUBSTITUTIONS, proven
 from sdt_core.job.task import pack, process_packed_key
 from sdt_core.plugs.imports import import_object
-from sdt_core.plugs.warm import WARM_CONFIG, modules, warm_workers
+from sdt_core.plugs.warm import WARM_CONFIG, for_run, modules, warm_workers
+from sdt_core.testing import live_processes
 
 from .priced import Numbered
 
@@ -58,6 +60,52 @@ def test_the_switch_is_on_unless_dask_config_turns_it_off():
     assert warm_workers()
     with dask.config.set({WARM_CONFIG: False}):
         assert not warm_workers()
+    with dask.config.set({WARM_CONFIG: "auto"}):
+        assert warm_workers()  # a cluster whose analysis is not known (`sdt up`)
+
+
+@pytest.mark.parametrize(
+    ("setting", "sdt", "other"),
+    [
+        (None, True, False),
+        ("auto", True, False),
+        ("AUTO", True, False),
+        (True, True, True),
+        ("true", True, True),
+        (False, False, False),
+        ("false", False, False),
+    ],
+)
+def test_auto_warms_the_workers_of_a_run_of_sdts_analysis_only_true_and_false_force_it(setting, sdt, other):
+    with dask.config.set({WARM_CONFIG: setting} if setting is not None else {}):
+        assert (for_run(sdt_analysis=True), for_run(sdt_analysis=False)) == ({WARM_CONFIG: sdt}, {WARM_CONFIG: other})
+
+
+@pytest.mark.parametrize(("setting", "warm"), [(None, False), (True, True)])
+def test_a_run_of_another_analysis_gets_cold_workers_unless_dask_config_forces_them_warm(tmp_path, setting, warm):
+    config = {sdt_local.METHOD: "spawn"} | ({WARM_CONFIG: setting} if setting is not None else {})
+    with dask.config.set(config):  # workers spawned as fresh interpreters, as on other machines
+        summary = run(
+            Numbered(systems=2),
+            plug="tests.priced",
+            settings=CLUSTER | {"processes": True},
+            analysis="tests.priced:sdt_imported",
+            out=tmp_path / "out",
+            report=False,
+        )
+        assert dask.config.get(WARM_CONFIG, default=None) == setting  # the run's decision ended with it
+    assert summary.ok == 2
+    rows = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert rows["sdt_imported"].tolist() == [warm, warm]
+
+
+def test_a_warm_workers_setting_that_is_not_true_false_or_auto_is_one_line_before_any_cluster(sdt, tmp_path):
+    before = live_processes()
+    env = {"DASK_SDT__WARM_WORKERS": "maybe"}
+    result = sdt("run", "--analysis", "tests.priced:nap", "--out", str(tmp_path / "out"), env_extra=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr == "sdt: error: dask config sdt.warm-workers is 'maybe'; set it to true, false or auto\n"
+    assert live_processes() == before and not (tmp_path / "out").exists()
     assert set(PAID) <= set(modules())
     assert {s.target.partition(":")[0] for s in SUBSTITUTIONS} <= set(modules())
 
@@ -121,11 +169,11 @@ def test_other_plugs_workers_import_at_start_through_the_worker_plugin_unless_tu
     config = {WARM_CONFIG: warm, sdt_local.METHOD: "spawn"}  # fresh interpreters, as on other machines
     with get_plug("tests.priced", config_overrides=config, **settings) as client:
         (state,) = client.run(imported, [*PAID, sdt_local.SERVER_WARM]).values()
-        plugins = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+        plugins = client.run(lambda dask_worker: repr(dask_worker.plugins.get("sdt-warm-up")))
     assert state["solardatatools"] is state["cvxpy"] is warm  # (a worker may import pandas for its own use)
     assert state["pandas"] or not warm
     assert not state[sdt_local.SERVER_WARM]  # spawned, not forked from the warm server
-    assert ["sdt-warm-up" in names for names in plugins.values()] == [warm]
+    assert list(plugins.values()) == [f"WarmUp(imports={warm})"]  # it looks at memory also when cold
 
 
 HOLD_OVER_PAUSE = """

@@ -43,6 +43,7 @@ from sdt_core.output.terminal import STDERR_LOG, Terminal
 from sdt_core.plugs.clientplug import ClientPlug, RegisteredPlug, get_plug
 from sdt_core.plugs.scaling import WaitingKeys, WorkerTimeline
 from sdt_core.plugs.settings import mask_credentials
+from sdt_core.plugs.warm import for_run as warm_for_run
 
 REPORT = "dask-report.html"
 TASK_STREAM = "task-stream"  # the scheduler plugin Dask's performance report records tasks with
@@ -63,6 +64,7 @@ class Prepared:
     retries: int
     key_timeout: float
     rerun: frozenset[str]
+    warm: dict[str, bool]  # dask config `sdt.warm-workers` while the cluster starts, decided for the analysis
     ledger: Ledger | None = None  # what the run spends, when the plug's plan has prices
 
 
@@ -119,6 +121,7 @@ def run(
     data_plug = _data_plug(data)
     _check_out(out, data_plug)
     function, analysis_id = _analysis(analysis, loss_analysis, pipeline or {}, loss_options or {})
+    warm = warm_for_run(sdt_analysis=analysis is None)
     exact = acceleration.exact_sdt() if exact_sdt is None else exact_sdt
     with dask.config.set({acceleration.EXACT_CONFIG: exact}):  # plugs size workers by the mode
         cluster_plug = get_plug(plug, **(settings or {})) if isinstance(plug, str) else plug
@@ -159,7 +162,7 @@ def run(
             dry_run=True,
         )
     ready = Prepared(
-        data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries, seconds, again, spend
+        data_plug, function, fast, cluster_plug, selected, run_id, max_in_flight, retries, seconds, again, warm, spend
     )
     try:
         return _run(ready, Path(out), resume, report, progress_interval, biggest_first, terminal or Terminal(), started)
@@ -207,6 +210,7 @@ def _run(
                 try:
                     with records, terminal.holding(Path(out) / LOGS / STDERR_LOG):
                         with (
+                            dask.config.set(ready.warm),
                             signals.running(cluster_plug) as client,
                             _as_found(client, cluster_plug),
                             _performance_report(report_path),

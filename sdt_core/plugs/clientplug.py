@@ -220,7 +220,7 @@ class RegisteredPlug(ClientPlug):
 
     def _prepare_workers(self) -> None:
         """On a cluster the plug started: its worker plugins (`worker_plugins`), sdt-core's warm-up
-        (`sdt_core.plugs.warm`, unless dask config `sdt.warm-workers` is false), and `--adapt`.
+        (`sdt_core.plugs.warm`: imports as dask config `sdt.warm-workers` says), and `--adapt`.
 
         A scheduler the plug attached to gets none of them: a plugin registered there stays on
         it, and on every worker that joins it, after this client is gone."""
@@ -234,10 +234,10 @@ class RegisteredPlug(ClientPlug):
             return
         for plugin in plugs.worker_plugins(self.plug, self.settings):
             self.client.register_plugin(plugin)  # type: ignore[union-attr]
-        if warm_workers():  # waits until each worker has imported what keys need
-            from sdt_core.plugs.warmup import WarmUp
+        from sdt_core.plugs.warmup import WarmUp
 
-            self.client.register_plugin(WarmUp())  # type: ignore[union-attr]
+        # waits until each worker has imported what keys need, if warm, and looked at its memory
+        self.client.register_plugin(WarmUp(imports=warm_workers()))  # type: ignore[union-attr]
         if self.adapt is not None:
             plugs.adapt_cluster(self.plug, self.settings, self.cluster, *self.adapt)
 

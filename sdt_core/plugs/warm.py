@@ -4,7 +4,9 @@
 (and cvxpy's and pandas's) in its load or analysis stage. The local plug's forkserver imports
 `modules()` once, so every worker it forks starts warm; on every other cluster sdt-core
 starts, the worker plugin `sdt_core.plugs.warmup.WarmUp` imports them when a worker starts,
-before it takes keys. Dask config `sdt.warm-workers` (default True) turns both off.
+before it takes keys. Dask config `sdt.warm-workers` says when: `auto` (the default) warms
+the workers of a run of SDT's own analysis and of a cluster whose analysis is not known
+(`sdt up`), not those of a run of another `--analysis`; `true` and `false` force it.
 
 Importing this module imports neither Dask nor SDT.
 """
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 import importlib
 
-#: Dask config: import what keys need in each worker before its first key (default True).
+#: Dask config: import what keys need in each worker before its first key: true, false, or
+#: `AUTO` (the default), true unless a run says its analysis is not SDT's (`for_run`).
 WARM_CONFIG = "sdt.warm-workers"
+AUTO = "auto"
 
 #: What a key of SDT's pipeline imports that a fresh worker has not: pandas, SDT (which
 #: imports scipy, scikit-learn, matplotlib, gfosd...), cvxpy and the compiled backend it
@@ -45,10 +49,29 @@ def modules() -> tuple[str, ...]:
 
 
 def warm_workers() -> bool:
-    """Whether workers are warmed up (dask config `sdt.warm-workers`, default True)."""
+    """Whether the workers of a cluster started now are warmed up (dask config
+    `sdt.warm-workers`: true, false, or auto, the default, which is true here)."""
+    return warm_setting() in (True, AUTO)
+
+
+def warm_setting() -> bool | str:
+    """Dask config `sdt.warm-workers`: True, False or `AUTO`; anything else is one line (`SdtError`)."""
     import dask.config
 
-    return bool(dask.config.get(WARM_CONFIG, default=True))
+    from sdt_core.errors import SdtError
+
+    value = dask.config.get(WARM_CONFIG, default=AUTO)
+    text = str(value).strip().lower() if isinstance(value, (bool, str)) else None
+    if text not in ("true", "false", AUTO):
+        raise SdtError(f"dask config {WARM_CONFIG} is {value!r}; set it to true, false or {AUTO}")
+    return AUTO if text == AUTO else text == "true"
+
+
+def for_run(sdt_analysis: bool) -> dict[str, bool]:
+    """The dask config a run holds while its cluster starts: `sdt.warm-workers` decided for a
+    run whose analysis is SDT's own (`sdt_analysis`) or another (`auto` warms only the first)."""
+    setting = warm_setting()
+    return {WARM_CONFIG: sdt_analysis if setting == AUTO else bool(setting)}
 
 
 def warm_up() -> dict[str, str]:

@@ -15,32 +15,38 @@ log = logging.getLogger(__name__)
 
 class WarmUp(WorkerPlugin):
     """A Dask worker plugin: each worker, also one that joins later, imports SDT, cvxpy, pandas
-    and sdt-core's key path (`sdt_core.plugs.warm.modules()`) before it takes keys.
+    and sdt-core's key path (`sdt_core.plugs.warm.modules()`) before it takes keys, unless
+    `imports` is false, and then looks at its memory.
 
-    sdt-core registers it on every cluster it starts, unless dask config `sdt.warm-workers` is
-    false. The imports run in a thread, so the worker's event loop keeps answering; a worker
-    runs no task before its plugins are set up (`Worker.plugin_add` is awaited first). On a
-    worker forked from a warm local forkserver everything is imported already: it costs nothing.
+    sdt-core registers it on every cluster it starts, with `imports` from dask config
+    `sdt.warm-workers` (`sdt_core.plugs.warm`). The imports run in a thread, so the worker's
+    event loop keeps answering; a worker runs no task before its plugins are set up
+    (`Worker.plugin_add` is awaited first). On a worker forked from a warm local forkserver
+    everything is imported already: it costs nothing.
 
-    Then the worker looks at its memory (`pause_if_over`): Dask's memory monitor first looks
-    an interval after the worker registered, and a warm worker ran its first keys in that
-    time, even over its pause threshold from its start.
+    The look at its memory (`pause_if_over`): Dask's memory monitor first looks an interval
+    after the worker registered, and a worker ran its first keys in that time, even over its
+    pause threshold from its start.
     """
 
     name = "sdt-warm-up"
     idempotent = True
 
+    def __init__(self, imports: bool = True) -> None:
+        self.imports = imports
+
     async def setup(self, worker: Any) -> None:
-        failed = await asyncio.get_running_loop().run_in_executor(None, warm_up)
-        for module, error in failed.items():
-            log.warning("worker %s: warm-up could not import %s: %s", worker.address, module, error)
+        if self.imports:
+            failed = await asyncio.get_running_loop().run_in_executor(None, warm_up)
+            for module, error in failed.items():
+                log.warning("worker %s: warm-up could not import %s: %s", worker.address, module, error)
         pause_if_over(worker)
 
     def teardown(self, worker: Any) -> None:
         return None
 
     def __repr__(self) -> str:
-        return "WarmUp()"
+        return f"WarmUp(imports={self.imports})"
 
 
 def pause_if_over(worker: Any) -> None:
