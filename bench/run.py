@@ -48,7 +48,7 @@ TINY = {
     "tail_keys": 6,
     "first_keys": 2,
 }
-TINY_VARIANT_OPTIONS = ["--sample", "real=false", "--sample", "lengths=[20]", "--workers", "1"]
+TINY_VARIANT_OPTIONS = ["--sample", "real=false", "--sample", "lengths=[10]", "--workers", "1"]
 
 
 def measure(args: list[str]) -> dict[str, Any]:
