@@ -107,6 +107,14 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
         "as scipy returns them; a day without values gets scipy's own answer.",
     ),
     Substitution(
+        name="time-axis-step-count",
+        target="solardatatools.time_axis_manipulation:Counter",
+        replacement="sdt_core.acceleration.step_counts:counted_steps",
+        proven_on=PROVEN_ON,
+        summary="The time axis's sampling steps are counted by numpy instead of a Python loop over every "
+        "timestamp: the same Counter (the same keys in the same order, the same counts).",
+    ),
+    Substitution(
         name="sunrise-fit-memo",
         target="solardatatools.algorithms.sunrise_sunset_estimation:tl1_l2d2p365",
         replacement="sdt_core.acceleration.repeated_fits:memoized_fit",
