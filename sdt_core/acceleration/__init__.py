@@ -89,6 +89,32 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
         "CLARABEL only.",
     ),
     Substitution(
+        name="capacity-metric-quantile",
+        target="solardatatools.algorithms.capacity_change:np.nanquantile",
+        replacement="sdt_core.acceleration.column_reductions:nanfree_quantile",
+        proven_on=PROVEN_ON,
+        summary="The capacity change check's daily metric (each day's quantile of the filled data matrix, "
+        "which has no NaNs) is numpy's quantile of all days at once instead of its NaN-skipping quantile "
+        "day by day: the same arithmetic on the same values.",
+    ),
+    Substitution(
+        name="linearity-column-modes",
+        target="solardatatools.data_quality:mode",
+        replacement="sdt_core.acceleration.column_reductions:column_modes",
+        proven_on=PROVEN_ON,
+        summary="The linearity scores' most frequent step of each day (scipy's mode omitting NaNs, day by "
+        "day) is counted for all days at once on the sorted matrix: the same values and counts, as floats "
+        "as scipy returns them; a day without values gets scipy's own answer.",
+    ),
+    Substitution(
+        name="time-axis-step-count",
+        target="solardatatools.time_axis_manipulation:Counter",
+        replacement="sdt_core.acceleration.step_counts:counted_steps",
+        proven_on=PROVEN_ON,
+        summary="The time axis's sampling steps are counted by numpy instead of a Python loop over every "
+        "timestamp: the same Counter (the same keys in the same order, the same counts).",
+    ),
+    Substitution(
         name="sunrise-fit-memo",
         target="solardatatools.algorithms.sunrise_sunset_estimation:tl1_l2d2p365",
         replacement="sdt_core.acceleration.repeated_fits:memoized_fit",
