@@ -2,7 +2,8 @@
 
 Not a measurement (1 worker, one 10-day system, one repeat): a change that breaks a variant
 or a figure's arithmetic fails here. Its exact-SDT variants cost tens of seconds each (SDT as
-released checks its clipping fit on a dense matrix), so the whole miniature takes minutes: marked `bench`, deselected by default (`pytest -m bench tests/test_bench.py`).
+released checks its clipping fit on a dense matrix), so the whole miniature takes minutes:
+marked `bench`, deselected by default (`pytest -m bench tests/test_bench.py`).
 """
 
 from __future__ import annotations
