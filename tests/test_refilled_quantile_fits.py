@@ -157,3 +157,32 @@ def test_other_solvers_and_requests_run_sdts_own_fit():
                   {"signal": np.full(40, np.nan)}, {"signal": list(signal)}):  # fmt: skip
         kwargs = {"signal": signal, "solver": "CLARABEL"} | asked
         assert refilled_quantile_fit(sdt_fit, **kwargs) is NOT_APPLICABLE, asked
+
+
+def test_sdts_pipeline_with_the_fits_built_is_sdts_bit_for_bit():
+    """The whole pipeline on a real sample file: its report, the sunrise/sunset estimates and masks, identical."""
+    from solardatatools import DataHandler
+
+    from sdt_core.dataplugs.frames import power_frame
+
+    frame = power_frame(SampleData(systems=0).get_data(("ZT162185000441C1203",)))
+    psd = next(s for s in acceleration.SUBSTITUTIONS if s.name == "psd-certified-quad-form")
+    results = {}
+    for fast in (True, False):
+        with key_mode(True, (psd, SUB) if fast else (psd,)) as mode:
+            handler = DataHandler(frame)
+            handler.run_pipeline(fix_shifts=True, verbose=False)
+        assert (NAME in mode.used) == fast
+        daytime = handler.daytime_analysis
+        results[fast] = (
+            handler.report(return_values=True, verbose=False),
+            daytime.sunrise_estimates,
+            daytime.sunset_estimates,
+            daytime.sunup_mask_estimated,
+            handler.daily_flags.clear,
+            handler.daily_scores.density,
+        )
+    fast, exact = results[True], results[False]
+    assert fast[0] == exact[0]
+    for fast_part, exact_part in zip(fast[1:], exact[1:], strict=True):
+        assert fast_part.tobytes() == exact_part.tobytes()
