@@ -115,6 +115,17 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
         "timestamp: the same Counter (the same keys in the same order, the same counts).",
     ),
     Substitution(
+        name="quantile-problem-refill",
+        target="solardatatools.signal_decompositions:_osd_tl1_l2d2p365",
+        replacement="sdt_core.acceleration.refilled_quantile_fits:refilled_quantile_fit",
+        proven_on=PROVEN_ON,
+        summary="The seasonal quantile fit (the sunrise/sunset search's 40 fits, the clear day and daily score "
+        "fits) compiled by cvxpy twice per series length, tau and thread instead of once per fit: the first "
+        "two fits are SDT's own and give cvxpy's data with a row for every day (checked against both, bit "
+        "for bit); each later fit keeps the rows of its days in use, puts its values in b and hands CLARABEL "
+        "the same matrices, vectors and cones through cvxpy's CLARABEL interface. CLARABEL only.",
+    ),
+    Substitution(
         name="sunrise-fit-memo",
         target="solardatatools.algorithms.sunrise_sunset_estimation:tl1_l2d2p365",
         replacement="sdt_core.acceleration.repeated_fits:memoized_fit",

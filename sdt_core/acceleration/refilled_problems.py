@@ -99,11 +99,11 @@ def thread_cache(name: str) -> OrderedDict[Hashable, Any]:
     return caches.setdefault(name, OrderedDict())
 
 
-def keep(cache: OrderedDict[Hashable, Any], key: Hashable, value: Any) -> None:
-    """Put `value` in `cache` as its newest entry, dropping the oldest beyond `KEPT`."""
+def keep(cache: OrderedDict[Hashable, Any], key: Hashable, value: Any, kept: int = KEPT) -> None:
+    """Put `value` in `cache` as its newest entry, dropping the oldest beyond `kept`."""
     cache[key] = value
     cache.move_to_end(key)
-    while len(cache) > KEPT:
+    while len(cache) > kept:
         cache.popitem(last=False)
 
 
