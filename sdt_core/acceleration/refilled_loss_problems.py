@@ -12,10 +12,11 @@ So per series (the log energy, capacity labels and the other settings) and threa
 compiles SDT's own problem once over every day with data, and finds where `tau` and `w`
 enter `c` by compiling it once more for another `tau` and once for another `w`. The check:
 the refill must give cvxpy's own data entry for entry for those two and for SDT's own
-problem of the first sample (its days, `tau` and `w`), else the series is left to SDT. Each sample's problem is then a `RefilledLossProblem`: its `decompose` with
-CLARABEL hands CLARABEL the refilled data as `Problem.solve` does (a new solver, no
-settings) and reads the components back from the solution as cvxpy does; anything else
-(another solver, a solution that is not "Solved", any other attribute) builds SDT's own
+problem of the first sample (its days, `tau` and `w`), else the series is left to SDT.
+Each sample's problem is then a `RefilledLossProblem`: its `decompose` with CLARABEL hands
+CLARABEL the refilled data as `Problem.solve` does (a new solver, no settings) and reads
+the components back from the solution as cvxpy does; anything else (another solver, a
+solution that is not "Solved", its objective value, any other attribute) builds SDT's own
 gfosd problem for the sample and uses it.
 """
 
