@@ -227,6 +227,33 @@ def test_the_replacement_runs_only_inside_a_fast_key(target):
         key_mode(True, (faster.__class__(**vars(faster) | {"target": declines.target}),)).__enter__()
 
 
+def test_a_method_of_a_class_its_module_defines_is_swapped_on_the_class(tmp_path, monkeypatch):
+    import importlib
+
+    name = f"fastpath_class_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(
+        textwrap.dedent(
+            """
+            class Model:
+                def __init__(self, x):
+                    self.x = x
+                def compute(self, y):
+                    return self.x + y
+            def faster(original, model, y):
+                return ("fast", original(model, y))
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sub = Substitution(f"{name}-method", f"{name}:Model.compute", f"{name}:faster", (VERSION,), "test")
+    with key_mode(True, (sub,)) as mode:
+        module = importlib.import_module(name)
+        model = module.Model(1)  # still the class: it makes its objects
+        assert type(model) is module.Model and model.compute(2) == ("fast", 3)
+    assert mode.used == {sub.name}
+    assert model.compute(2) == 3  # outside a key: the original
+
+
 def test_a_replacement_that_raises_reruns_the_key_exactly_and_its_row_says_so(target):
     broken, name = target("raises")
     data = SampleData(systems=1, days=2, real=False)
@@ -343,7 +370,10 @@ def test_fast_and_exact_loss_factor_analyses_agree(tmp_path):
     for row in results["fast"]:
         assert row["status"] == "ok", row["error"]
         assert isinstance(row["degradation rate [%/yr]"], float)
-        assert {"sawtooth-dictionary-cache", "shapley-memo"} <= set(row["sdt_substitutions"].split(","))
+        assert row["sdt_mode"] == "fast" and "sdt_fallback" not in row
+        assert {"sawtooth-dictionary-cache", "shapley-memo", "loss-problem-refill"} <= set(
+            row["sdt_substitutions"].split(",")
+        )
 
 
 def test_the_cli_runs_fast_by_default_and_exact_on_request(sdt, tmp_path):

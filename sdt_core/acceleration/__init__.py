@@ -60,6 +60,17 @@ SUBSTITUTIONS: tuple[Substitution, ...] = (
         "not once per bootstrap sample.",
     ),
     Substitution(
+        name="loss-problem-refill",
+        target="solardatatools.algorithms.loss_factor_analysis:LossFactorAnalysis.make_problem",
+        replacement="sdt_core.acceleration.refilled_loss_problems:refilled_loss_problem",
+        proven_on=PROVEN_ON,
+        summary="The loss factor analysis's problem is compiled by cvxpy once per series (3 compiles and a "
+        "check instead of one a bootstrap sample): each sample hands CLARABEL cvxpy's data for the series over "
+        "every day with data, with the rows of the days the sample leaves out taken away and its tau and "
+        "soiling stiffness refilled where they enter (checked per series against SDT's own problem compiled "
+        "by cvxpy), and reads the components back as cvxpy does. CLARABEL only.",
+    ),
+    Substitution(
         name="capacity-fit-memo",
         target="solardatatools.algorithms.capacity_change:l1_pwc_smoothper_trend",
         replacement="sdt_core.acceleration.repeated_fits:memoized_fit",

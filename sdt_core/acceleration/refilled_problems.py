@@ -126,8 +126,13 @@ def _compile(masked: Any, w2: float, w3: float, w4: float) -> _Compiled:
 def solver_data(problem: Any, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The data cvxpy hands CLARABEL for `problem` (`get_problem_data`, as `Problem.solve` calls it
     with the solver options `options`)."""
-    data, _, _ = problem.get_problem_data(SOLVER, False, False, False, False, None, dict(options or {}))
-    return data  # type: ignore[no-any-return]
+    return compiled(problem, options)[0]  # type: ignore[no-any-return]
+
+
+def compiled(problem: Any, options: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any, Any]:
+    """cvxpy's data for CLARABEL, solving chain and inverse data of `problem`, as `Problem.solve`
+    gets them with the solver options `options`."""
+    return problem.get_problem_data(SOLVER, False, False, False, False, None, dict(options or {}))  # type: ignore[no-any-return]
 
 
 def refill(unit: dict[str, Any], scaled: Any, w2: float) -> dict[str, Any]:
@@ -183,7 +188,7 @@ def solve_refilled(
 ) -> None:
     """`problem.solve(solver=CLARABEL, **options)` with the weight in its data: `c` is `unit_c`
     (default: the data's own, a problem made with weight 1) with the `scaled` entries times `weight`."""
-    data, chain, inverse = problem.get_problem_data(SOLVER, False, False, False, False, None, dict(options or {}))
+    data, chain, inverse = compiled(problem, options)
     unit = data if unit_c is None else {**data, "c": unit_c}
     solution = chain.solve_via_data(problem, refill(unit, scaled, weight), warm_start, False, dict(options or {}))
     problem.unpack_results(solution, chain, inverse)

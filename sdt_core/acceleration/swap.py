@@ -4,8 +4,10 @@ A target is `module:name` (a function of that module) or `module:name.attr` (an 
 of an object the module imported, e.g. `gfosd.problem:cvx.quad_form`: cvxpy's `quad_form`
 as gfosd's problem module sees it). The second kind is put in place as a view of the
 object with that one attribute swapped, so cvxpy itself, and every other module using it,
-is untouched. Targets are swapped when their module is first imported (a post-import hook),
-so a process that never imports SDT never pays for importing it.
+is untouched; a method of a class the module defines (e.g.
+`...loss_factor_analysis:LossFactorAnalysis.make_problem`) is swapped on the class itself.
+Targets are swapped when their module is first imported (a post-import hook), so a process
+that never imports SDT never pays for importing it.
 """
 
 from __future__ import annotations
@@ -104,7 +106,10 @@ def _swap(sub: Substitution, module: ModuleType) -> None:
     if attribute:
         holder = getattr(module, name)
         original = getattr(holder, attribute)
-        setattr(module, name, _View(holder, {attribute: _dispatcher(sub, original, replacement)}))
+        if isinstance(holder, type) and holder.__module__ == module.__name__:
+            setattr(holder, attribute, _dispatcher(sub, original, replacement))
+        else:
+            setattr(module, name, _View(holder, {attribute: _dispatcher(sub, original, replacement)}))
     else:
         original = getattr(module, name)
         setattr(module, name, _dispatcher(sub, original, replacement))
