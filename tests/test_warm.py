@@ -8,7 +8,10 @@ when: `auto` (the default) for runs of SDT's own analysis and clusters started w
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.forkserver
+import multiprocessing.util
+import os
 import sys
 
 import dask.config
@@ -49,9 +52,19 @@ def swapped() -> dict[str, bool]:
     return found
 
 
+def stop_the_forkserver() -> None:
+    """Stop this process's forkserver, if one runs: the next local cluster starts a new one."""
+    with contextlib.suppress(FileNotFoundError):  # its socket, removed by the server itself (sdt_local.forkserver)
+        multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+    os.makedirs(multiprocessing.util.get_temp_dir(), mode=0o700, exist_ok=True)  # removed with it; the next one's
+
+
 @pytest.fixture(scope="module")
 def local():
-    """A client of the local plug's cluster: 1 worker process, forked from sdt's forkserver."""
+    """A client of the local plug's cluster: 1 worker process, forked from sdt's forkserver, started
+    for it as in a new `sdt` process (one this process started earlier, for a run of another
+    analysis, stays cold for its life: its workers are then warmed by the worker plugin)."""
+    stop_the_forkserver()
     with get_plug("local", dashboard_address="127.0.0.1:0", **CLUSTER) as client:
         yield client
 
